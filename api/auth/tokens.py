@@ -1,0 +1,121 @@
+"""Bearer token verification: signature, algorithm allow-list, issuer, audience, expiry.
+
+Every failure is UNAUTHENTICATED with a short reason; nothing about a bad
+token ever becomes a 500. The token's unverified `iss` only picks which key set
+to verify against; it is then checked like every other claim.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from joserfc import jwt
+from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.jwk import KeySet
+from joserfc.jwt import JWTClaimsRegistry
+
+from ..domain.errors import Unauthenticated
+from ..domain.organizations import Role
+from ..settings import Settings
+from .external import ExternalJwks
+from .keys import SigningKey
+
+MAX_TOKEN_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str
+    organization_id: UUID
+    roles: frozenset[Role]
+    client_id: str | None
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings, signing_key: SigningKey, external: ExternalJwks | None = None) -> None:
+        self.settings = settings
+        self.algorithms = list(settings.jwt_algorithms)
+        self.own_keys = signing_key.key_set()
+        self.external = external
+        self.own_claims = _registry(settings.jwt_issuer, settings.jwt_audience)
+        self.external_claims = (
+            _registry(settings.external_issuer, settings.jwt_audience) if settings.external_issuer else None
+        )
+
+    async def verify(self, token: str) -> TokenClaims:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise Unauthenticated("the bearer token is missing or too long")
+        header, unverified = _peek(token)
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise Unauthenticated(f"token algorithm {str(alg)[:20]!r} is not accepted")
+        issuer = unverified.get("iss")
+        if self.external is not None and self.external_claims is not None and issuer == self.settings.external_issuer:
+            keys: KeySet = await self.external.key_set(header.get("kid") if isinstance(header.get("kid"), str) else None)
+            registry = self.external_claims
+        else:
+            keys, registry = self.own_keys, self.own_claims
+        try:
+            decoded = jwt.decode(token, keys, algorithms=self.algorithms)
+            registry.validate(decoded.claims)
+        except ExpiredTokenError:
+            raise Unauthenticated("the token has expired") from None
+        except JoseError as exc:
+            raise Unauthenticated(f"the token is not valid: {exc.error}") from None
+        except (ValueError, TypeError, KeyError):
+            raise Unauthenticated("the token is not valid") from None
+        return _to_claims(decoded.claims)
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("an Authorization: Bearer <token> header is required")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _registry(issuer: str, audience: str) -> JWTClaimsRegistry:
+    return JWTClaimsRegistry(
+        leeway=30,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": audience},
+        exp={"essential": True},
+        sub={"essential": True},
+    )
+
+
+def _b64json(segment: str) -> dict[str, Any]:
+    data = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    return data
+
+
+def _peek(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise Unauthenticated("the token is malformed")
+    try:
+        return _b64json(parts[0]), _b64json(parts[1])
+    except (ValueError, UnicodeDecodeError):
+        raise Unauthenticated("the token is malformed") from None
+
+
+def _to_claims(claims: dict[str, Any]) -> TokenClaims:
+    try:
+        organization_id = UUID(str(claims["org"]))
+        raw_roles = claims.get("roles", [])
+        if not isinstance(raw_roles, list):
+            raise ValueError("roles")
+        roles = frozenset(Role(r) for r in raw_roles)
+        subject = str(claims["sub"])
+    except (KeyError, ValueError):
+        raise Unauthenticated("the token lacks a valid 'org', 'roles' or 'sub' claim") from None
+    client_id = claims.get("client_id")
+    return TokenClaims(subject, organization_id, roles, client_id if isinstance(client_id, str) else None)

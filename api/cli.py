@@ -1,0 +1,215 @@
+"""The `takedown` command: the server-side operator's tool and the dev stack.
+
+Commands run on the server are trusted (they hold the database URL and the
+signing key), so `org create` and `token` do not go through the access policy;
+what they do is still written to the audit log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from .auth.keys import issue_token, load_signing_key
+from .domain.errors import DomainError
+from .domain.ids import from_global_id, to_global_id
+from .domain.organizations import OrganizationKind, parse_roles
+from .settings import Settings, SettingsError
+
+DEV_ENV = "dev.env"
+DATABASE = "takedown"
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    if settings.database_url and settings.nats_url:
+        return settings
+    # A running `takedown dev` leaves its URLs here, so other commands reach its stack.
+    path = settings.data_dir / DEV_ENV
+    if path.exists():
+        found = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        return settings.with_overrides(
+            database_url=settings.database_url or found.get("TAKEDOWN_DATABASE_URL", ""),
+            nats_url=settings.nats_url or found.get("TAKEDOWN_NATS_URL", ""),
+        )
+    return settings
+
+
+def _need_database(settings: Settings) -> str:
+    if not settings.database_url:
+        raise SettingsError("set TAKEDOWN_DATABASE_URL, or start `takedown dev` (its stack is then used)")
+    return settings.database_url
+
+
+async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[Any]]) -> Any:
+    from .store.pool import pool_for
+
+    async with pool_for(settings, _need_database(settings)) as pool:
+        return await work(pool)
+
+
+async def migrate_database(dsn: str) -> list[str]:
+    from .store.migrations import migrate
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    applied = asyncio.run(migrate_database(_need_database(_settings())))
+    print("applied: " + ", ".join(applied) if applied else "the database is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from . import logs
+    from .app import create_app
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    return 0
+
+
+def cmd_org_create(args: argparse.Namespace) -> int:
+    from .services.organizations import create_organization
+
+    kind = OrganizationKind(args.kind.upper()) if args.kind.upper() in OrganizationKind.__members__ else None
+    if kind is None:
+        raise SettingsError(f"--kind must be one of {', '.join(OrganizationKind.__members__)}")
+    organization = asyncio.run(
+        _with_pool(
+            _settings(),
+            lambda pool: create_organization(pool, None, name=args.name, kind=kind, country=args.country),
+        )
+    )
+    print(to_global_id("Organization", organization.id))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from .store import organizations
+
+    settings = _settings()
+    organization_id = _organization_key(args.org)
+
+    async def exists(pool: asyncpg.Pool) -> bool:
+        async with pool.acquire() as conn:
+            return await organizations.get(conn, organization_id) is not None
+
+    if not asyncio.run(_with_pool(settings, exists)):
+        raise SettingsError(f"no organization with id {args.org}")
+    roles = parse_roles(args.roles)
+    print(
+        issue_token(
+            load_signing_key(settings),
+            settings,
+            subject=args.subject,
+            organization_id=str(organization_id),
+            roles=[r.value for r in roles],
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+def _organization_key(value: str) -> Any:
+    from uuid import UUID
+
+    try:
+        return UUID(value)
+    except ValueError:
+        type_name, key = from_global_id(value)
+        if type_name != "Organization":
+            raise SettingsError(f"{value} is not an organization id") from None
+        return key
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from .seed import seed
+
+    seeded = asyncio.run(_with_pool(_settings(), seed))
+    for organization, _ in seeded:
+        print(f"{to_global_id('Organization', organization.id)}  {organization.kind.value:<10}  {organization.name}")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from .dev import run_dev
+
+    return asyncio.run(run_dev(Settings.from_env(), host=args.host, port=args.port))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="takedown", description="Takedown Exchange")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="embedded PostgreSQL and NATS, migrations, demo data, the API")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.set_defaults(run=cmd_dev)
+
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(run=cmd_migrate)
+
+    serve = sub.add_parser("serve", help="run the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+
+    org = sub.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True)
+    create = org.add_parser("create", help="create an organization; prints its id")
+    create.add_argument("--name", required=True)
+    create.add_argument("--kind", required=True, help=", ".join(OrganizationKind.__members__))
+    create.add_argument("--country")
+    create.set_defaults(run=cmd_org_create)
+
+    token = sub.add_parser("token", help="print a signed access token")
+    token.add_argument("--org", required=True, help="organization id")
+    token.add_argument("--roles", required=True, help="comma-separated, e.g. MEMBER,ANALYST")
+    token.add_argument("--subject", default="takedown-cli")
+    token.add_argument("--ttl", type=int, default=None, help="seconds")
+    token.set_defaults(run=cmd_token)
+
+    sub.add_parser("seed", help="load demo data").set_defaults(run=cmd_seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (SettingsError, DomainError, ValueError) as error:
+        message = error.message if isinstance(error, DomainError) else str(error)
+        print(f"takedown: {message}", file=sys.stderr)
+        return 2
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"takedown: cannot reach a backing service: {type(error).__name__}: {error}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

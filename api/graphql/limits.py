@@ -1,0 +1,159 @@
+"""Query depth and cost, measured before validation and refused with QUERY_TOO_COMPLEX.
+
+One pass over the document computes both. Cost is the number of fields, each
+list multiplied by how many items it may return: the `first` argument (its
+value, its variable, or its default) or a fixed fan-out for plain lists.
+Fragments are measured once each, so a document of nested fragment spreads
+cannot make the measuring itself expensive. Introspection fields are free, so
+GraphiQL keeps working under tight limits.
+
+strawberry's QueryDepthLimiter counts depth only and reports no contract
+code; this rule does both in one walk and reports the code clients expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+from strawberry.extensions import SchemaExtension
+
+MAX_PAGE = 1000
+LIST_FANOUT = 10
+
+
+@dataclass(frozen=True)
+class Measure:
+    depth: int
+    cost: int
+
+
+def measure(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+) -> Measure:
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
+    if len(operations) != 1:
+        return Measure(0, 0)  # validation reports the ambiguity
+    operation = operations[0]
+    root = schema.get_root_type(operation.operation)
+    walker = _Walker(schema, fragments, variables or {})
+    return walker.walk(operation.selection_set, root, frozenset())
+
+
+class _Walker:
+    def __init__(
+        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: Mapping[str, Any]
+    ) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.memo: dict[str, Measure] = {}
+
+    def walk(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, visiting: frozenset[str]) -> Measure:
+        depth = cost = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                if name.startswith("__"):
+                    continue
+                fields = getattr(parent, "fields", None) or {}
+                definition = fields.get(name)
+                child_type = get_named_type(definition.type) if definition is not None else None
+                inner = (
+                    self.walk(selection.selection_set, child_type, visiting)
+                    if selection.selection_set
+                    else Measure(0, 0)
+                )
+                depth = max(depth, inner.depth + 1)
+                cost += 1 + self._multiplier(selection, definition) * inner.cost
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                inner = self.walk(selection.selection_set, target, visiting)
+                depth, cost = max(depth, inner.depth), cost + inner.cost
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = self._fragment(selection.name.value, visiting)
+                depth, cost = max(depth, inner.depth), cost + inner.cost
+        return Measure(depth, cost)
+
+    def _fragment(self, name: str, visiting: frozenset[str]) -> Measure:
+        if name in self.memo:
+            return self.memo[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in visiting:
+            return Measure(0, 0)  # unknown or cyclic: validation reports it
+        target = self.schema.get_type(fragment.type_condition.name.value)
+        result = self.walk(fragment.selection_set, target, visiting | {name})
+        self.memo[name] = result
+        return result
+
+    def _multiplier(self, node: FieldNode, definition: Any) -> int:
+        first = self._first(node, definition)
+        if first is not None:
+            return max(1, min(first, MAX_PAGE))
+        if definition is None or node.name.value == "edges":
+            return 1  # a connection's edges are already counted by its `first`
+        field_type = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+        return LIST_FANOUT if isinstance(field_type, GraphQLList) else 1
+
+    def _first(self, node: FieldNode, definition: Any) -> int | None:
+        for argument in node.arguments or ():
+            if argument.name.value != "first":
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return int(value.value)
+            if isinstance(value, VariableNode):
+                given = self.variables.get(value.name.value)
+                if isinstance(given, int):
+                    return given
+            break
+        if definition is not None and "first" in definition.args:
+            default = definition.args["first"].default_value
+            return default if isinstance(default, int) else MAX_PAGE
+        return None
+
+
+class QueryLimits(SchemaExtension):
+    """Runs the measure where the parsed document and the variables are both known."""
+
+    def __init__(self, *, max_depth: int, max_cost: int) -> None:
+        self.max_depth = max_depth
+        self.max_cost = max_cost
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and not context.pre_execution_errors:
+            found = measure(context.schema._schema, document, context.operation_name, context.variables)
+            problem = None
+            if found.depth > self.max_depth:
+                problem = f"the query is {found.depth} levels deep; at most {self.max_depth} are allowed"
+            elif found.cost > self.max_cost:
+                problem = f"the query may cost {found.cost} field resolutions; at most {self.max_cost} are allowed"
+            if problem:
+                # Whether or not ValidationCache validated already, strawberry returns these errors
+                # when the validation hooks exit, and does not execute.
+                context.pre_execution_errors = [GraphQLError(problem, extensions={"code": "QUERY_TOO_COMPLEX"})]
+        yield

@@ -1,0 +1,85 @@
+"""Every GraphQL error leaves with a contract code and a message a client can act on.
+
+- domain errors keep their code and message;
+- errors before execution (syntax, validation, variables of the wrong type) are
+  BAD_USER_INPUT unless they already carry a code (QUERY_TOO_COMPLEX);
+- a backing service that is down is UNAVAILABLE;
+- anything else is logged here, with its traceback, and masked.
+The same hook records the operation's metrics, after the codes are known.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from nats.errors import Error as NatsError
+from strawberry.extensions import SchemaExtension
+
+from ..domain.errors import DomainError
+from ..store.pool import UNAVAILABLE_ERRORS
+
+log = logging.getLogger("takedown.graphql")
+
+INTERNAL = "INTERNAL_SERVER_ERROR"
+
+
+def public_error(error: GraphQLError) -> tuple[GraphQLError, bool]:
+    """The error as the client sees it, and whether it was unexpected."""
+    original = error.original_error
+    extensions: dict[str, Any] = dict(error.extensions or {})
+    unexpected = False
+    if isinstance(original, DomainError):
+        code, message = original.code, original.message
+        if hasattr(original, "retry_after_seconds"):
+            extensions["retryAfterSeconds"] = round(original.retry_after_seconds, 1)
+    elif isinstance(original, (*UNAVAILABLE_ERRORS, NatsError)):
+        code, message = "UNAVAILABLE", "a backing service is unavailable; try again shortly"
+    elif "code" in extensions:
+        code, message = extensions["code"], error.message
+    elif error.path is None:
+        code, message = "BAD_USER_INPUT", error.message
+    else:
+        code, message, unexpected = INTERNAL, "internal error", True
+    extensions["code"] = code
+    mapped = GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original,
+        extensions=extensions,
+    )
+    return mapped, unexpected
+
+
+class Outcome(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        result = context.result
+        codes: list[str] = []
+        errors = getattr(result, "errors", None)
+        if errors:
+            mapped_errors = []
+            for error in errors:
+                mapped, unexpected = public_error(error)
+                if unexpected:
+                    original = error.original_error
+                    log.error(
+                        "unexpected error in %s",
+                        context.operation_name or "anonymous operation",
+                        exc_info=(type(original), original, original.__traceback__) if original else None,
+                        extra={"path": ".".join(str(p) for p in error.path or ())},
+                    )
+                mapped_errors.append(mapped)
+                codes.append(mapped.extensions["code"])
+            result.errors = mapped_errors  # type: ignore[union-attr]
+        resources = getattr(context.context, "resources", None)
+        if resources is not None:
+            resources.metrics.observe_operation(context.operation_name, time.perf_counter() - started, codes)

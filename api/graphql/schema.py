@@ -1,0 +1,55 @@
+"""The served schema: one module per domain, merged here.
+
+`schema` is the plain schema (printed to schema/schema.graphql); `create_schema`
+adds the guards that depend on configuration.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import strawberry
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from strawberry.tools import merge_types
+
+from ..settings import Settings
+from .administration import AdministrationMutation, AdministrationQuery
+from .audit import AuditQuery
+from .limits import QueryLimits
+from .node import NodeQuery
+from .outcome import Outcome
+from .types import ApiClientType, OrganizationType
+
+Query = merge_types("Query", (NodeQuery, AdministrationQuery, AuditQuery))
+Mutation = merge_types("Mutation", (AdministrationMutation,))
+TYPES = [OrganizationType, ApiClientType]
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None):  # type: ignore[no-untyped-def]
+        """Errors are mapped, logged and counted once, by the Outcome extension."""
+
+
+schema = Schema(query=Query, mutation=Mutation, types=TYPES)
+
+
+def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
+    """A fresh extension per request (strawberry sets per-request state on it) that shares the prototype's cache."""
+    return lambda: copy.copy(prototype)
+
+
+def create_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        Outcome,
+        _per_request(ParserCache(maxsize=1000)),
+        _per_request(ValidationCache(maxsize=1000)),
+        lambda: QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost),
+    ]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    return Schema(query=Query, mutation=Mutation, types=TYPES, extensions=extensions)
+
+
+def sdl() -> str:
+    return schema.as_str() + "\n"

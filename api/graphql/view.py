@@ -1,0 +1,104 @@
+"""/graphql over HTTP and WebSocket.
+
+HTTP requests are authenticated and rate limited before strawberry sees them,
+so a bad token is a clean 401 with UNAUTHENTICATED whatever the query; the
+GraphiQL page (development only) needs no token. WebSocket connections
+authenticate in `connection_init` (browsers cannot set headers on them).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+
+from ..domain.errors import DomainError, RateLimited, Unauthenticated
+from ..resources import Resources
+from ..services.viewers import authenticate
+from ..store.pool import UNAVAILABLE_ERRORS
+from .context import Context, Loaders
+from .schema import create_schema
+
+STATUS = {"UNAUTHENTICATED": 401, "RATE_LIMITED": 429, "UNAVAILABLE": 503}
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, resources: Resources) -> None:
+        settings = resources.settings
+        super().__init__(
+            create_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=True,
+        )
+        self.resources = resources
+
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
+        return Context(
+            resources=self.resources,
+            request=request,
+            response=response,
+            viewer=request.scope.get("viewer"),
+            loaders=Loaders(self.resources.db),
+        )
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        header = params.get("Authorization") or params.get("authorization")
+        try:
+            context.viewer = await authenticate(self.resources.db, self.resources.verifier, header)
+        except DomainError as error:
+            raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
+        except UNAVAILABLE_ERRORS:
+            raise ConnectionRejectionError({"message": "a backing service is unavailable", "code": "UNAVAILABLE"}) from None
+        return None
+
+
+class GraphQLEndpoint:
+    """The gate in front of the view: authentication and rate limiting for HTTP."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+        self.view = GraphQLView(resources)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.view(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if request.method == "GET" and "query" not in request.query_params:
+            await self.view(scope, receive, send)  # the GraphiQL page, or 404 where it is off
+            return
+        try:
+            viewer = await authenticate(
+                self.resources.db, self.resources.verifier, request.headers.get("authorization")
+            )
+            self.resources.rate_limiter.check(f"{viewer.organization_id}:{viewer.subject}")
+        except DomainError as error:
+            await self._refuse(error.code, error.message, scope, receive, send, error)
+            return
+        except UNAVAILABLE_ERRORS:
+            await self._refuse("UNAVAILABLE", "a backing service is unavailable; try again shortly", scope, receive, send)
+            return
+        scope["viewer"] = viewer
+        await self.view(scope, receive, send)
+
+    async def _refuse(
+        self, code: str, message: str, scope: Scope, receive: Receive, send: Send, error: DomainError | None = None
+    ) -> None:
+        self.resources.metrics.graphql_errors.labels(code).inc()
+        extensions: dict[str, Any] = {"code": code}
+        headers: dict[str, str] = {}
+        if isinstance(error, Unauthenticated):
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        if isinstance(error, RateLimited):
+            extensions["retryAfterSeconds"] = round(error.retry_after_seconds, 1)
+            headers["Retry-After"] = str(max(1, int(error.retry_after_seconds + 0.999)))
+        body = json.dumps({"data": None, "errors": [{"message": message, "extensions": extensions}]})
+        response = Response(body, STATUS.get(code, 400), headers=headers, media_type="application/json")
+        await response(scope, receive, send)

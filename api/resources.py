@@ -1,0 +1,98 @@
+"""What one API process holds open, created and closed by the app's lifespan.
+
+A plain holder passed explicitly to routes and the GraphQL context: no module
+globals, so tests can run several apps side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+import nats
+from nats.aio.client import Client as NATS
+
+from .auth.external import ExternalJwks
+from .auth.keys import SigningKey, load_signing_key
+from .auth.tokens import TokenVerifier
+from .metrics import Metrics
+from .ratelimit import RateLimiter
+from .settings import Settings
+from .store.pool import create_pool
+
+log = logging.getLogger("takedown.resources")
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    signing_key: SigningKey
+    verifier: TokenVerifier
+    metrics: Metrics
+    rate_limiter: RateLimiter
+    http: httpx.AsyncClient
+    pool: asyncpg.Pool | None = None
+    nats: NATS | None = None
+    _nats_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Resources:
+        signing_key = load_signing_key(settings)
+        http = httpx.AsyncClient(timeout=5.0, follow_redirects=False)
+        external = (
+            ExternalJwks(settings.external_jwks_url, http=http, ttl_seconds=settings.jwks_cache_seconds)
+            if settings.external_jwks_url
+            else None
+        )
+        return cls(
+            settings=settings,
+            signing_key=signing_key,
+            verifier=TokenVerifier(settings, signing_key, external),
+            metrics=Metrics(),
+            rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
+            http=http,
+        )
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "the database pool is opened by the app's lifespan"
+        return self.pool
+
+    async def open(self) -> None:
+        self.pool = await create_pool(self.settings)
+        self._nats_task = asyncio.create_task(self._connect_nats(), name="nats-connect")
+
+    async def _connect_nats(self) -> None:
+        """Keep trying: the API serves (and /readyz reports) while NATS is still coming up."""
+        delay = 0.2
+        while True:
+            try:
+                self.nats = await nats.connect(
+                    self.settings.nats_url,
+                    name="takedown-api",
+                    connect_timeout=2,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                )
+                return
+            except Exception as exc:  # nats raises several types while the server is unreachable
+                log.warning("nats not reachable yet", extra={"error": type(exc).__name__})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        if self._nats_task is not None:
+            self._nats_task.cancel()
+            try:
+                await self._nats_task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.nats is not None and not self.nats.is_closed:
+            await self.nats.close()
+        if self.pool is not None:
+            await self.pool.close()
+        await self.http.aclose()

@@ -1,0 +1,35 @@
+"""From verified token claims to the viewer the access policy reasons about."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from ..auth.tokens import TokenClaims, TokenVerifier, bearer_token
+from ..domain.errors import Unauthenticated
+from ..domain.organizations import Viewer
+from ..store import viewers as store
+
+
+async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims) -> Viewer:
+    """The organization's kind comes from the database, never from the token; a revoked client is refused at once."""
+    async with pool.acquire() as conn:
+        facts = await store.facts(conn, claims.organization_id, claims.client_id)
+    if facts is None:
+        raise Unauthenticated("the token's organization does not exist")
+    if claims.client_id is not None and (
+        facts.client_organization_id != claims.organization_id or facts.client_revoked
+    ):
+        raise Unauthenticated("the token's API client is revoked or unknown")
+    return Viewer(
+        subject=claims.subject,
+        organization_id=claims.organization_id,
+        organization_kind=facts.kind,
+        roles=claims.roles,
+        client_id=claims.client_id,
+    )
+
+
+async def authenticate(pool: asyncpg.Pool, verifier: TokenVerifier, authorization: str | None) -> Viewer:
+    """An Authorization header value to a viewer, or UNAUTHENTICATED saying what is wrong."""
+    claims = await verifier.verify(bearer_token(authorization))
+    return await viewer_for(pool, claims)

@@ -1,0 +1,184 @@
+"""One settings object, built from the environment once and passed down.
+
+Only `Settings.from_env` reads `os.environ`. Every value has a development
+default; in production (`TAKEDOWN_ENV=production`) the ones that protect data
+(database, NATS, signing key, issuer) must be set explicitly, and a missing one
+is a clear start-up error rather than a silent insecure default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PREFIX = "TAKEDOWN_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    # Empty URLs mean: start the embedded stack (`takedown dev`, tests).
+    database_url: str = ""
+    nats_url: str = ""
+    data_dir: Path = PROJECT_ROOT / ".data"
+
+    # Tokens: the platform signs with its own key; external issuers may be trusted too.
+    jwt_issuer: str = "takedown-exchange"
+    jwt_audience: str = "takedown-api"
+    jwt_algorithms: tuple[str, ...] = ("ES256", "RS256", "EdDSA")
+    signing_key_pem: str = field(default="", repr=False)
+    signing_key_file: Path | None = None
+    token_ttl_seconds: int = 3600
+    external_jwks_url: str = ""
+    external_issuer: str = ""
+    jwks_cache_seconds: int = 300
+
+    # GraphQL guards.
+    graphiql: bool | None = None  # None: on in development, off in production
+    introspection: bool | None = None  # None: on in development, off in production
+    max_query_depth: int = 12
+    max_query_cost: int = 5000
+    max_body_bytes: int = 2 * 1024 * 1024
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 120
+
+    # Database pool.
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    db_timeout_seconds: float = 5.0
+
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.production) if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return (not self.production) if self.introspection is None else self.introspection
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        read = _Reader(env)
+        settings = cls(
+            env=read.choice("ENV", ("development", "production", "test"), cls.env),
+            database_url=read.str("DATABASE_URL", ""),
+            nats_url=read.str("NATS_URL", ""),
+            data_dir=Path(read.str("DATA_DIR", str(cls.data_dir))),
+            jwt_issuer=read.str("JWT_ISSUER", cls.jwt_issuer),
+            jwt_audience=read.str("JWT_AUDIENCE", cls.jwt_audience),
+            jwt_algorithms=read.tuple("JWT_ALGORITHMS", cls.jwt_algorithms),
+            signing_key_pem=read.str("SIGNING_KEY", ""),
+            signing_key_file=read.path("SIGNING_KEY_FILE"),
+            token_ttl_seconds=read.int("TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
+            external_jwks_url=read.str("EXTERNAL_JWKS_URL", ""),
+            external_issuer=read.str("EXTERNAL_ISSUER", ""),
+            jwks_cache_seconds=read.int("JWKS_CACHE_SECONDS", cls.jwks_cache_seconds),
+            graphiql=read.bool("GRAPHIQL"),
+            introspection=read.bool("INTROSPECTION"),
+            max_query_depth=read.int("MAX_QUERY_DEPTH", cls.max_query_depth),
+            max_query_cost=read.int("MAX_QUERY_COST", cls.max_query_cost),
+            max_body_bytes=read.int("MAX_BODY_BYTES", cls.max_body_bytes),
+            rate_limit_per_minute=read.int("RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            rate_limit_burst=read.int("RATE_LIMIT_BURST", cls.rate_limit_burst),
+            db_pool_min=read.int("DB_POOL_MIN", cls.db_pool_min),
+            db_pool_max=read.int("DB_POOL_MAX", cls.db_pool_max),
+            log_level=read.str("LOG_LEVEL", cls.log_level).upper(),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse symmetric or unsigned token algorithms anywhere, and development defaults in production."""
+        unsafe = [a for a in self.jwt_algorithms if a.lower() == "none" or a.upper().startswith("HS")]
+        if unsafe or not self.jwt_algorithms:
+            raise SettingsError(
+                f"{PREFIX}JWT_ALGORITHMS must list asymmetric algorithms only, got {', '.join(self.jwt_algorithms)}"
+            )
+        if not self.production:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("DATABASE_URL", self.database_url),
+                ("NATS_URL", self.nats_url),
+                ("SIGNING_KEY or TAKEDOWN_SIGNING_KEY_FILE", self.signing_key_pem or self.signing_key_file),
+            )
+            if not value
+        ]
+        if self.jwt_issuer == Settings.jwt_issuer:
+            missing.append("JWT_ISSUER")
+        if missing:
+            raise SettingsError(
+                "production needs " + ", ".join(PREFIX + m for m in missing) + " to be set"
+            )
+        if self.external_jwks_url and not self.external_jwks_url.startswith("https://"):
+            raise SettingsError(f"{PREFIX}EXTERNAL_JWKS_URL must be https in production")
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(PREFIX + name)
+        return value if value not in (None, "") else None
+
+    def str(self, name: str, default: str) -> str:
+        raw = self._raw(name)
+        return default if raw is None else raw
+
+    def int(self, name: str, default: int) -> int:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
+        if value < 0:
+            raise SettingsError(f"{PREFIX}{name} must not be negative, got {value}")
+        return value
+
+    def bool(self, name: str) -> bool | None:
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{PREFIX}{name} must be true or false, got {raw!r}")
+
+    def tuple(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    def path(self, name: str) -> Path | None:
+        raw = self._raw(name)
+        return None if raw is None else Path(raw)
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        raw = self.str(name, default)
+        if raw not in allowed:
+            raise SettingsError(f"{PREFIX}{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return raw

@@ -1,0 +1,55 @@
+"""The asyncpg pool: created in a composition root, closed there."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from ..settings import Settings
+
+# Raised by asyncpg and the OS when PostgreSQL cannot be reached or went away.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings, dsn: str | None = None) -> asyncpg.Pool:
+    """A pool that opens connections lazily, so the API starts (and /healthz answers) while PostgreSQL is down."""
+    pool = asyncpg.create_pool(
+        dsn or settings.database_url,
+        min_size=0,
+        max_size=settings.db_pool_max,
+        init=_init_connection,
+        timeout=settings.db_timeout_seconds,
+        command_timeout=30,
+    )
+    return await pool
+
+
+@asynccontextmanager
+async def pool_for(settings: Settings, dsn: str | None = None) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(settings, dsn)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")
