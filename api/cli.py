@@ -159,7 +159,10 @@ def cmd_seed(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from .dev import run_dev
 
-    return asyncio.run(run_dev(Settings.from_env(), host=args.host, port=args.port))
+    try:
+        return asyncio.run(run_dev(Settings.from_env(), host=args.host, port=args.port))
+    except KeyboardInterrupt:
+        return 0  # Ctrl-C is how a developer stops it; everything started was stopped on the way out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -126,7 +126,7 @@ class app_client:
 
     async def __aenter__(self) -> httpx.AsyncClient:
         await self.lifespan.__aenter__()
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://localhost")
         return self.http
 
     async def __aexit__(self, *exc: Any) -> None:

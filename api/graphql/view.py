@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
+from graphql import ExecutionResult
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.exceptions import ConnectionRejectionError
 
 from ..domain.errors import DomainError, RateLimited, Unauthenticated
@@ -23,6 +25,7 @@ from ..resources import Resources
 from ..services.viewers import authenticate
 from ..store.pool import UNAVAILABLE_ERRORS
 from .context import Context, Loaders
+from .outcome import public_error
 from .schema import create_schema
 
 STATUS = {"UNAUTHENTICATED": 401, "RATE_LIMITED": 429, "UNAVAILABLE": 503}
@@ -46,6 +49,12 @@ class GraphQLView(GraphQL[Context, None]):
             viewer=request.scope.get("viewer"),
             loaders=Loaders(self.resources.db),
         )
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """Errors raised before the operation hooks run (syntax errors) still leave with a code."""
+        if result.errors:
+            result.errors = [public_error(e)[0] for e in result.errors]
+        return await super().process_result(request, result)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}

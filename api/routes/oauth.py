@@ -14,9 +14,11 @@ import json
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -59,21 +61,33 @@ class _Client(ClientMixin):  # type: ignore[misc]
 
 
 class _Request(OAuth2Request):  # type: ignore[misc]
-    def __init__(self, method: str, uri: str, form: dict[str, str], headers: dict[str, str]) -> None:
+    def __init__(self, method: str, uri: str, form: dict[str, str], headers: Headers) -> None:
         super().__init__(method, uri, headers=headers)
         self.payload = BasicOAuth2Payload(form)
+        self._form = form
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, resources: Resources) -> None:
         super().__init__(scopes_supported=None)
         self.resources = resources
-        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(_ClientCredentials)
         self.register_token_generator("client_credentials", self._generate)
 
     def query_client(self, client_id: str) -> _Client | None:
         row = _prefetched.get()
         return _Client(row) if row is not None and row.client_id == client_id else None
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request  # already built from the Starlette request in `handle`
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Tokens are self-contained JWTs: nothing to store; revocation is checked on every request."""
@@ -104,8 +118,11 @@ class TokenEndpoint(AuthorizationServer):  # type: ignore[misc]
         row = await api_clients.find_by_client_id(self.resources.db, client_id[:200]) if client_id else None
         reset = _prefetched.set(row)
         try:
-            oauth_request = _Request(request.method, str(request.url), form, dict(request.headers))
+            oauth_request = _Request(request.method, str(request.url), form, request.headers)
             response: Response = self.create_token_response(oauth_request)
+        except InsecureTransportError as error:
+            # Behind a TLS-terminating proxy, run uvicorn with --proxy-headers so the scheme is https.
+            return JSONResponse({"error": error.error, "error_description": error.description}, 400)
         finally:
             _prefetched.reset(reset)
         if response.status_code == 200 and row is not None:
