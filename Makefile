@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: dev test bench clean
+.PHONY: dev test lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,3 +21,8 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .data
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check api workers infra tests
+	$(VENV)/bin/mypy api workers infra
+	$(VENV)/bin/lint-imports

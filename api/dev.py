@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import ExitStack
+from typing import Any
 
 import uvicorn
 
@@ -90,13 +91,13 @@ def _admin_dsn(dsn: str) -> str:
     return f"{base}/postgres" + (f"?{query}" if query else "")
 
 
-def _print_banner(host: str, port: int, tokens: dict[str, dict[str, object]], tokens_file: object) -> None:
+def _print_banner(host: str, port: int, tokens: dict[str, dict[str, Any]], tokens_file: object) -> None:
     print("\nTakedown Exchange is running.", flush=True)
     print(f"  GraphiQL:  http://{host}:{port}/graphql", flush=True)
     print(f"  Health:    http://{host}:{port}/healthz   Ready: http://{host}:{port}/readyz\n", flush=True)
     print("Demo tokens (valid 12 hours; also in " + str(tokens_file) + "):", flush=True)
     for name, entry in tokens.items():
-        print(f"\n  {name} ({entry['kind']}; roles {', '.join(entry['roles'])})", flush=True)  # type: ignore[arg-type]
+        print(f"\n  {name} ({entry['kind']}; roles {', '.join(entry['roles'])})", flush=True)
         print(f"  {entry['token']}", flush=True)
     print(
         f'\nTry: curl -s http://{host}:{port}/graphql -H "Authorization: Bearer <token>" '

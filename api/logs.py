@@ -17,7 +17,7 @@ URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s\"'<>]+", re.IGNORECASE)
 BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9\-_.=+/]+", re.IGNORECASE)
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 SECRET_FIELDS = re.compile(r"(client_secret|password|secret|token)=([^&\s]+)", re.IGNORECASE)
-STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "color_message"}
 
 
 def redact(text: str) -> str:

@@ -78,28 +78,28 @@ class Settings:
         read = _Reader(env)
         settings = cls(
             env=read.choice("ENV", ("development", "production", "test"), cls.env),
-            database_url=read.str("DATABASE_URL", ""),
-            nats_url=read.str("NATS_URL", ""),
-            data_dir=Path(read.str("DATA_DIR", str(cls.data_dir))),
-            jwt_issuer=read.str("JWT_ISSUER", cls.jwt_issuer),
-            jwt_audience=read.str("JWT_AUDIENCE", cls.jwt_audience),
-            jwt_algorithms=read.tuple("JWT_ALGORITHMS", cls.jwt_algorithms),
-            signing_key_pem=read.str("SIGNING_KEY", ""),
+            database_url=read.text("DATABASE_URL", ""),
+            nats_url=read.text("NATS_URL", ""),
+            data_dir=Path(read.text("DATA_DIR", str(cls.data_dir))),
+            jwt_issuer=read.text("JWT_ISSUER", cls.jwt_issuer),
+            jwt_audience=read.text("JWT_AUDIENCE", cls.jwt_audience),
+            jwt_algorithms=read.items("JWT_ALGORITHMS", cls.jwt_algorithms),
+            signing_key_pem=read.text("SIGNING_KEY", ""),
             signing_key_file=read.path("SIGNING_KEY_FILE"),
-            token_ttl_seconds=read.int("TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
-            external_jwks_url=read.str("EXTERNAL_JWKS_URL", ""),
-            external_issuer=read.str("EXTERNAL_ISSUER", ""),
-            jwks_cache_seconds=read.int("JWKS_CACHE_SECONDS", cls.jwks_cache_seconds),
-            graphiql=read.bool("GRAPHIQL"),
-            introspection=read.bool("INTROSPECTION"),
-            max_query_depth=read.int("MAX_QUERY_DEPTH", cls.max_query_depth),
-            max_query_cost=read.int("MAX_QUERY_COST", cls.max_query_cost),
-            max_body_bytes=read.int("MAX_BODY_BYTES", cls.max_body_bytes),
-            rate_limit_per_minute=read.int("RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
-            rate_limit_burst=read.int("RATE_LIMIT_BURST", cls.rate_limit_burst),
-            db_pool_min=read.int("DB_POOL_MIN", cls.db_pool_min),
-            db_pool_max=read.int("DB_POOL_MAX", cls.db_pool_max),
-            log_level=read.str("LOG_LEVEL", cls.log_level).upper(),
+            token_ttl_seconds=read.integer("TOKEN_TTL_SECONDS", cls.token_ttl_seconds),
+            external_jwks_url=read.text("EXTERNAL_JWKS_URL", ""),
+            external_issuer=read.text("EXTERNAL_ISSUER", ""),
+            jwks_cache_seconds=read.integer("JWKS_CACHE_SECONDS", cls.jwks_cache_seconds),
+            graphiql=read.boolean("GRAPHIQL"),
+            introspection=read.boolean("INTROSPECTION"),
+            max_query_depth=read.integer("MAX_QUERY_DEPTH", cls.max_query_depth),
+            max_query_cost=read.integer("MAX_QUERY_COST", cls.max_query_cost),
+            max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
+            rate_limit_per_minute=read.integer("RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            rate_limit_burst=read.integer("RATE_LIMIT_BURST", cls.rate_limit_burst),
+            db_pool_min=read.integer("DB_POOL_MIN", cls.db_pool_min),
+            db_pool_max=read.integer("DB_POOL_MAX", cls.db_pool_max),
+            log_level=read.text("LOG_LEVEL", cls.log_level).upper(),
         )
         settings.check()
         return settings
@@ -140,11 +140,11 @@ class _Reader:
         value = self.env.get(PREFIX + name)
         return value if value not in (None, "") else None
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         raw = self._raw(name)
         return default if raw is None else raw
 
-    def int(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int) -> int:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -156,7 +156,7 @@ class _Reader:
             raise SettingsError(f"{PREFIX}{name} must not be negative, got {value}")
         return value
 
-    def bool(self, name: str) -> bool | None:
+    def boolean(self, name: str) -> bool | None:
         raw = self._raw(name)
         if raw is None:
             return None
@@ -167,7 +167,7 @@ class _Reader:
             return False
         raise SettingsError(f"{PREFIX}{name} must be true or false, got {raw!r}")
 
-    def tuple(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    def items(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -178,7 +178,7 @@ class _Reader:
         return None if raw is None else Path(raw)
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
-        raw = self.str(name, default)
+        raw = self.text(name, default)
         if raw not in allowed:
             raise SettingsError(f"{PREFIX}{name} must be one of {', '.join(allowed)}, got {raw!r}")
         return raw

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from uuid import UUID
 
 from .errors import Forbidden
@@ -23,7 +23,7 @@ from .organizations import OrganizationKind as K
 from .organizations import Role, Viewer
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     """How much of an object the viewer may see; `None` (no tier) means it does not exist for them."""
 
     FULL = "FULL"
@@ -154,7 +154,7 @@ def statistics_view(viewer: Viewer) -> StatisticsView:
 # ----------------------------------------------------------------- actions
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     REPORT_NOTICE = "reportNotice"
     ACKNOWLEDGE_NOTICE = "acknowledgeNotice"
     MARK_NOTICE_REMOVED = "markNoticeRemoved"

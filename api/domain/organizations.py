@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from uuid import UUID
 
 from .errors import BadUserInput
@@ -14,7 +14,7 @@ NAME_MAX = 200
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
-class OrganizationKind(str, Enum):
+class OrganizationKind(StrEnum):
     GOVERNMENT = "GOVERNMENT"
     REGULATOR = "REGULATOR"
     POLICE = "POLICE"
@@ -23,7 +23,7 @@ class OrganizationKind(str, Enum):
     COMPANY = "COMPANY"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     MEMBER = "MEMBER"
     ANALYST = "ANALYST"
     ORG_ADMIN = "ORG_ADMIN"

@@ -78,7 +78,7 @@ class Outcome(SchemaExtension):
                         extra={"path": ".".join(str(p) for p in error.path or ())},
                     )
                 mapped_errors.append(mapped)
-                codes.append(mapped.extensions["code"])
+                codes.append(str((mapped.extensions or {}).get("code")))
             result.errors = mapped_errors  # type: ignore[union-attr]
         resources = getattr(context.context, "resources", None)
         if resources is not None:

@@ -29,7 +29,7 @@ async def readyz(request: Request) -> Response:
     try:
         await asyncio.wait_for(ping(resources.db), READY_TIMEOUT)
         checks["postgres"] = "ok"
-    except (*UNAVAILABLE_ERRORS, asyncio.TimeoutError) as exc:
+    except UNAVAILABLE_ERRORS as exc:  # TimeoutError from wait_for is among them
         checks["postgres"] = f"unavailable: {type(exc).__name__}"
     connected = resources.nats is not None and resources.nats.is_connected
     checks["nats"] = "ok" if connected else "unavailable"

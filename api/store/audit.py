@@ -14,7 +14,6 @@ from uuid import UUID
 import asyncpg
 
 
-
 class Actor(Protocol):
     """Whoever acted: a viewer, an API client at the token endpoint, the command line."""
 
@@ -77,4 +76,4 @@ async def page(
 
 
 async def chain_intact(conn: asyncpg.Connection) -> bool:
-    return await conn.fetchval(CHAIN_BREAKS) == 0
+    return bool(await conn.fetchval(CHAIN_BREAKS) == 0)

@@ -11,7 +11,7 @@ import asyncpg
 from ..settings import Settings
 
 # Raised by asyncpg and the OS when PostgreSQL cannot be reached or went away.
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     ConnectionError,
     TimeoutError,
