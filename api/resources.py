@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -18,8 +20,11 @@ from nats.aio.client import Client as NATS
 from .auth.external import ExternalJwks
 from .auth.keys import SigningKey, load_signing_key
 from .auth.tokens import TokenVerifier
+from .domain.notices import ContentCategory
 from .metrics import Metrics
+from .protect import UrlProtector, load_url_protector
 from .ratelimit import RateLimiter
+from .services.notices import NoticeCommands, utcnow
 from .settings import Settings
 from .store.pool import create_pool
 
@@ -34,7 +39,10 @@ class Resources:
     metrics: Metrics
     rate_limiter: RateLimiter
     http: httpx.AsyncClient
+    protector: UrlProtector
+    clock: Callable[[], datetime] = utcnow
     pool: asyncpg.Pool | None = None
+    _notices: NoticeCommands | None = field(default=None, repr=False)
     nats: NATS | None = None
     _nats_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -54,7 +62,19 @@ class Resources:
             metrics=Metrics(),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst),
             http=http,
+            protector=load_url_protector(settings),
         )
+
+    @property
+    def notices(self) -> NoticeCommands:
+        if self._notices is None:
+            deadlines = {
+                ContentCategory(name): timedelta(hours=hours)
+                for name, hours in self.settings.deadline_hours
+                if name in ContentCategory.__members__
+            }
+            self._notices = NoticeCommands(self.db, self.protector, deadlines=deadlines, clock=self.clock)
+        return self._notices
 
     @property
     def db(self) -> asyncpg.Pool:

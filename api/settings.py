@@ -41,6 +41,13 @@ class Settings:
     external_issuer: str = ""
     jwks_cache_seconds: int = 300
 
+    # Protected notice data (api/protect.py) and deadlines.
+    url_keys: str = field(default="", repr=False)  # "<id>:<base64 32 bytes>,..."
+    url_key_id: str = ""  # the active key; the first listed by default
+    url_hmac_key: str = field(default="", repr=False)
+    deadline_hours: tuple[tuple[str, int], ...] = ()  # per category; 24 hours by default
+    escalation_grace_hours: int = 24
+
     # GraphQL guards.
     graphiql: bool | None = None  # None: on in development, off in production
     introspection: bool | None = None  # None: on in development, off in production
@@ -90,6 +97,11 @@ class Settings:
             external_jwks_url=read.text("EXTERNAL_JWKS_URL", ""),
             external_issuer=read.text("EXTERNAL_ISSUER", ""),
             jwks_cache_seconds=read.integer("JWKS_CACHE_SECONDS", cls.jwks_cache_seconds),
+            url_keys=read.text("URL_KEYS", ""),
+            url_key_id=read.text("URL_KEY_ID", ""),
+            url_hmac_key=read.text("URL_HMAC_KEY", ""),
+            deadline_hours=read.pairs("DEADLINE_HOURS"),
+            escalation_grace_hours=read.integer("ESCALATION_GRACE_HOURS", cls.escalation_grace_hours),
             graphiql=read.boolean("GRAPHIQL"),
             introspection=read.boolean("INTROSPECTION"),
             max_query_depth=read.integer("MAX_QUERY_DEPTH", cls.max_query_depth),
@@ -119,6 +131,8 @@ class Settings:
                 ("DATABASE_URL", self.database_url),
                 ("NATS_URL", self.nats_url),
                 ("SIGNING_KEY or TAKEDOWN_SIGNING_KEY_FILE", self.signing_key_pem or self.signing_key_file),
+                ("URL_KEYS", self.url_keys),
+                ("URL_HMAC_KEY", self.url_hmac_key),
             )
             if not value
         ]
@@ -172,6 +186,19 @@ class _Reader:
         if raw is None:
             return default
         return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+    def pairs(self, name: str) -> tuple[tuple[str, int], ...]:
+        """NAME=hours,NAME=hours (for example BASELINE_CSAM=24,HARMFUL=72)."""
+        raw = self._raw(name)
+        if raw is None:
+            return ()
+        pairs = []
+        for item in raw.split(","):
+            key, _, value = item.partition("=")
+            if not key.strip() or not value.strip().isdigit():
+                raise SettingsError(f"{PREFIX}{name} is a list of NAME=hours, got {item.strip()!r}")
+            pairs.append((key.strip().upper(), int(value)))
+        return tuple(pairs)
 
     def path(self, name: str) -> Path | None:
         raw = self._raw(name)

@@ -27,6 +27,7 @@ from api.cli import ensure_database, migrate_database
 from api.domain.ids import to_global_id
 from api.domain.organizations import Organization, OrganizationKind, Role
 from api.services.organizations import create_organization
+from api.protect import new_key
 from api.settings import Settings
 from api.store.pool import create_pool
 from infra.stack import EmbeddedNats, EmbeddedPostgres
@@ -79,6 +80,10 @@ async def database_url(services: Services) -> str:
     return await fresh_database(services)
 
 
+URL_KEYS = f"test1:{new_key()}"
+URL_HMAC_KEY = new_key()
+
+
 @pytest.fixture(scope="session")
 def signing_key_pem() -> str:
     return ECKey.generate_key("P-256", private=True).as_pem(private=True).decode()
@@ -91,6 +96,8 @@ def make_settings(database_url: str, nats_url: str, data_dir: Path, signing_key_
         nats_url=nats_url,
         data_dir=data_dir,
         signing_key_pem=signing_key_pem,
+        url_keys=URL_KEYS,
+        url_hmac_key=URL_HMAC_KEY,
         rate_limit_per_minute=100_000,
         rate_limit_burst=10_000,
     )

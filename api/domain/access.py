@@ -95,6 +95,27 @@ NOTICE_TIERS: tuple[tuple[Predicate, Tier | None], ...] = (
     (kinds(K.COMPANY), None),
 )
 
+@dataclass(frozen=True)
+class NoticeScope:
+    """NOTICE_TIERS as set logic, for the SQL that lists notices (tests check the two agree).
+
+    `related_only`: the viewer sees only notices its organization reported or provides.
+    `full_tier_everywhere`: every notice it sees, it sees at the FULL tier.
+    """
+
+    organization_id: UUID
+    related_only: bool
+    full_tier_everywhere: bool
+
+
+def notice_scope(viewer: Viewer) -> NoticeScope:
+    return NoticeScope(
+        organization_id=viewer.organization_id,
+        related_only=viewer.organization_kind is K.COMPANY,
+        full_tier_everywhere=viewer.organization_kind in (K.POLICE, K.PROSECUTOR),
+    )
+
+
 # ## Enforcement cases
 ENFORCEMENT_TIERS: tuple[tuple[Predicate, Tier | None], ...] = (
     (kinds(K.REGULATOR), Tier.FULL),

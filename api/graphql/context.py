@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -13,21 +15,42 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
 from ..domain.errors import Unauthenticated
+from ..domain.notices import ContentHash, HistoryEntry, Notice
 from ..domain.organizations import Organization, Viewer
 from ..resources import Resources
-from ..store import organizations
+from ..services.notice_reads import read_urls
+from ..store import notices, organizations
+
+T = TypeVar("T")
 
 
 class Loaders:
-    """Built per request (a global loader would cache across viewers and forever)."""
+    """Built per request (a global loader would cache across viewers and forever).
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self.organization = DataLoader[UUID, Organization | None](self._organizations)
+    Each batches one kind of read into one query per request, so a page of notices
+    with provider, history and hashes costs a fixed number of queries.
+    """
 
-    async def _organizations(self, ids: list[UUID]) -> list[Organization | None]:
-        async with self.pool.acquire() as conn:
-            return await organizations.by_ids(conn, ids)
+    def __init__(self, resources: Resources, viewer: Callable[[], Viewer]) -> None:
+        self.pool = resources.db
+        self.protector = resources.protector
+        self.viewer = viewer
+        self.organization = DataLoader[UUID, Organization | None](self._batch(organizations.by_ids))
+        self.notice = DataLoader[UUID, Notice | None](self._batch(notices.by_ids))
+        self.history = DataLoader[UUID, list[HistoryEntry]](self._batch(notices.history))
+        self.hashes = DataLoader[UUID, list[ContentHash]](self._batch(notices.hashes))
+        self.related = DataLoader[UUID, list[Notice]](self._batch(notices.related))
+        self.url = DataLoader[Notice, str | None](self._urls, cache_key_fn=lambda n: n.id)
+
+    def _batch(self, read: Callable[[asyncpg.Connection, list[UUID]], Awaitable[list[T]]]) -> Callable[[list[UUID]], Awaitable[list[T]]]:
+        async def load(keys: list[UUID]) -> list[T]:
+            async with self.pool.acquire() as conn:
+                return await read(conn, keys)
+
+        return load
+
+    async def _urls(self, batch: list[Notice]) -> list[str | None]:
+        return await read_urls(self.pool, self.protector, self.viewer(), batch)
 
 
 @dataclass
@@ -39,10 +62,18 @@ class Context:
     loaders: Loaders
     # Set by strawberry's graphql-transport-ws handler before on_ws_connect.
     connection_params: dict[str, Any] | None = field(default=None)
+    _now: datetime | None = field(default=None, repr=False)
 
     @property
     def pool(self) -> asyncpg.Pool:
         return self.resources.db
+
+    @property
+    def now(self) -> datetime:
+        """One clock reading per request, so `overdue` is consistent across a page."""
+        if self._now is None:
+            self._now = self.resources.clock()
+        return self._now
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

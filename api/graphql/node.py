@@ -9,6 +9,7 @@ import strawberry
 
 from ..domain.ids import from_global_id
 from ..services import api_clients
+from . import notices
 from .context import Info
 from .types import ApiClientType, Node, OrganizationType
 
@@ -27,6 +28,7 @@ async def _api_client(info: Info, key: UUID) -> Node | None:
 RESOLVERS: dict[str, Callable[[Info, UUID], Awaitable[Node | None]]] = {
     "Organization": _organization,
     "ApiClient": _api_client,
+    "Notice": notices.resolve_node,
 }
 
 

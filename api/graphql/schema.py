@@ -18,12 +18,13 @@ from .administration import AdministrationMutation, AdministrationQuery
 from .audit import AuditQuery
 from .limits import QueryLimits
 from .node import NodeQuery
+from .notices import NoticeMutation, NoticeQuery, NoticeType
 from .outcome import Outcome
 from .types import ApiClientType, OrganizationType
 
-Query = merge_types("Query", (NodeQuery, AdministrationQuery, AuditQuery))
-Mutation = merge_types("Mutation", (AdministrationMutation,))
-TYPES = [OrganizationType, ApiClientType]
+Query = merge_types("Query", (NodeQuery, AdministrationQuery, NoticeQuery, AuditQuery))
+Mutation = merge_types("Mutation", (NoticeMutation, AdministrationMutation))
+TYPES = [OrganizationType, ApiClientType, NoticeType]
 
 
 class Schema(strawberry.Schema):

@@ -42,13 +42,15 @@ class GraphQLView(GraphQL[Context, None]):
         self.resources = resources
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        return Context(
+        context = Context(
             resources=self.resources,
             request=request,
             response=response,
             viewer=request.scope.get("viewer"),
-            loaders=Loaders(self.resources.db),
+            loaders=None,  # type: ignore[arg-type]
         )
+        context.loaders = Loaders(self.resources, context.require_viewer)
+        return context
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Errors raised before the operation hooks run (syntax errors) still leave with a code."""

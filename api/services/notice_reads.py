@@ -1,0 +1,81 @@
+"""Reading notices as a viewer: what it may see, at the tier it may see it, and the audited URL read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from ..domain import access
+from ..domain.access import Tier
+from ..domain.errors import BadUserInput
+from ..domain.ids import to_global_id
+from ..domain.notices import Notice, normalize_url
+from ..domain.organizations import Viewer
+from ..protect import UrlProtector
+from ..store import audit
+from ..store import notices as store
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Visible:
+    notice: Notice
+    tier: Tier
+
+
+@dataclass(frozen=True)
+class NoticePage:
+    items: list[Visible]
+    has_next: bool
+    total: int
+
+
+def visible(viewer: Viewer, notice: Notice | None) -> Visible | None:
+    if notice is None:
+        return None
+    tier = access.notice_tier(viewer, reporter_id=notice.reporter_id, provider_id=notice.provider_id)
+    return Visible(notice, tier) if tier is not None else None
+
+
+def url_filter(protector: UrlProtector, url: str) -> bytes:
+    return protector.lookup_hash(normalize_url(url, field="filter.url"))
+
+
+async def list_notices(
+    pool: asyncpg.Pool,
+    viewer: Viewer,
+    query: store.NoticeFilter,
+    *,
+    now: datetime,
+    first: int,
+    after: UUID | None,
+) -> NoticePage:
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}, got {first}")
+    scope = access.notice_scope(viewer)
+    async with pool.acquire() as conn:
+        rows = await store.page(conn, scope, query, now=now, after=after, limit=first + 1)
+        total = await store.count(conn, scope, query, now=now)
+    items = [v for n in rows[:first] if (v := visible(viewer, n)) is not None]
+    return NoticePage(items, len(rows) > first, total)
+
+
+async def read_urls(
+    pool: asyncpg.Pool, protector: UrlProtector, viewer: Viewer, notices: Sequence[Notice]
+) -> list[str | None]:
+    """Decrypt for FULL-tier viewers only, and write one audit entry per URL read, in one transaction."""
+    readable = [
+        n
+        for n in notices
+        if access.notice_tier(viewer, reporter_id=n.reporter_id, provider_id=n.provider_id) is Tier.FULL
+    ]
+    urls = {n.id: protector.decrypt(n.id, n.url_ciphertext, n.url_key_id) for n in readable}
+    if readable:
+        async with pool.acquire() as conn, conn.transaction():
+            await audit.append_many(conn, viewer, "notice.url.read", [to_global_id("Notice", n.id) for n in readable])
+    return [urls.get(n.id) for n in notices]

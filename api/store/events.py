@@ -1,0 +1,45 @@
+"""The events table: the transactional outbox.
+
+Why a lock: the relay publishes in `seq` order and must never publish an event
+while an earlier-numbered one is still uncommitted (it would be skipped, or
+published out of order later). So `seq` is drawn under a transaction-scoped
+advisory lock that is held to commit: numbers are handed out in commit order.
+The audit log's chaining trigger takes the same lock for the same reason, so a
+command that writes both waits once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from ..domain.events import Event
+
+COMMIT_ORDER_LOCK = 7460201  # shared with the audit_log_chain trigger (migration 0001)
+
+LOCK = "SELECT pg_advisory_xact_lock($1)"
+INSERT = """
+    INSERT INTO events (seq, id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope)
+    SELECT nextval('events_seq'), e.id, e.subject, e.type, e.aggregate_id, e.aggregate_version, e.occurred_at, e.envelope
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::int[], $6::timestamptz[], $7::jsonb[])
+         WITH ORDINALITY AS e(id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope, n)
+    ORDER BY e.n
+"""
+
+
+async def append(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    """Write events in the caller's transaction, numbered in commit order."""
+    if not events:
+        return
+    await conn.execute(LOCK, COMMIT_ORDER_LOCK)
+    await conn.execute(
+        INSERT,
+        [e.id for e in events],
+        [e.subject for e in events],
+        [e.type for e in events],
+        [e.aggregate_id for e in events],
+        [e.aggregate_version for e in events],
+        [e.occurred_at for e in events],
+        [e.envelope() for e in events],
+    )

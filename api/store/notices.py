@@ -1,0 +1,337 @@
+"""The notices, notice_hashes and notice_history tables.
+
+Writes are set-based (unnest), so reporting a thousand notices costs a handful
+of statements, not thousands. Reads take the viewer's scope as SQL that mirrors
+api/domain/access.py (tests/test_notice_tiers.py checks the two agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from ..domain.access import NoticeScope
+from ..domain.notices import (
+    PDQ_MATCH_DISTANCE,
+    ContentCategory,
+    ContentHash,
+    HashAlgorithm,
+    HistoryEntry,
+    Notice,
+    NoticeStatus,
+    RefusalReason,
+    pdq_bits,
+)
+from ..domain.organizations import OrganizationKind
+
+COLUMNS = """
+    n.id, n.reference, n.status, n.category, n.provider_id, n.reporter_id, n.url_ciphertext, n.url_key_id,
+    n.reported_at, n.due_at, n.acknowledged_at, n.removed_at, n.refusal_reason, n.preservation_requested, n.version
+"""
+OPEN = "n.status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN')"
+
+INSERT = f"""
+    INSERT INTO notices AS n (id, reference, status, category, provider_id, reporter_id, url_ciphertext, url_key_id,
+                              url_hmac, reported_at, due_at)
+    SELECT i.id,
+           'NTC-' || to_char(i.reported_at AT TIME ZONE 'UTC', 'YYYY') || '-'
+                  || lpad(nextval('notice_reference_seq')::text, 6, '0'),
+           'NOTIFIED', i.category, i.provider_id, i.reporter_id, i.ciphertext, i.key_id, i.url_hmac, i.reported_at, i.due_at
+    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bytea[], $6::text[], $7::bytea[],
+                $8::timestamptz[], $9::timestamptz[])
+         WITH ORDINALITY AS i(id, category, provider_id, reporter_id, ciphertext, key_id, url_hmac, reported_at, due_at, ord)
+    ORDER BY i.ord
+    ON CONFLICT (provider_id, url_hmac) WHERE status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN') DO NOTHING
+    RETURNING {COLUMNS}
+"""
+OPEN_FOR = f"""
+    SELECT {COLUMNS}, n.url_hmac FROM notices n
+    JOIN unnest($1::uuid[], $2::bytea[]) AS k(provider_id, url_hmac)
+      ON n.provider_id = k.provider_id AND n.url_hmac = k.url_hmac
+    WHERE {OPEN}
+"""
+INSERT_HASHES = """
+    INSERT INTO notice_hashes (notice_id, algorithm, value, bits)
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bit(256)[])
+    ON CONFLICT DO NOTHING
+"""
+INSERT_HISTORY = """
+    INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
+    SELECT h.notice_id,
+           coalesce((SELECT max(position) FROM notice_history WHERE notice_id = h.notice_id), 0) + 1,
+           h.at, h.from_status, h.to_status, h.actor_kind, h.note
+    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
+         AS h(notice_id, at, from_status, to_status, actor_kind, note)
+"""
+GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM notices n WHERE n.id = $1 FOR UPDATE"
+BY_IDS = f"SELECT {COLUMNS} FROM notices n WHERE n.id = ANY($1::uuid[])"
+UPDATE = """
+    UPDATE notices SET status = $2, acknowledged_at = $3, removed_at = $4, refusal_reason = $5,
+                       preservation_requested = $6, version = $7,
+                       escalated_at = CASE WHEN $2 = 'ESCALATED' THEN coalesce(escalated_at, $8) ELSE escalated_at END
+    WHERE id = $1 AND version = $7 - 1
+"""
+HISTORY = """
+    SELECT notice_id, at, from_status, to_status, actor_kind, note FROM notice_history
+    WHERE notice_id = ANY($1::uuid[]) ORDER BY notice_id, position
+"""
+HASHES = "SELECT notice_id, algorithm, value FROM notice_hashes WHERE notice_id = ANY($1::uuid[]) ORDER BY algorithm, value"
+# Earlier notices of the same URL, or sharing an exact hash, or a PDQ hash within the match distance.
+RELATED = f"""
+    WITH source AS (SELECT id, url_hmac, reported_at FROM notices WHERE id = ANY($1::uuid[])),
+    pairs AS (
+        SELECT s.id AS source_id, n.id AS related_id
+        FROM source s JOIN notices n ON n.url_hmac = s.url_hmac AND n.id <> s.id
+        UNION
+        SELECT a.notice_id, b.notice_id
+        FROM notice_hashes a JOIN notice_hashes b
+          ON b.algorithm = a.algorithm AND b.value = a.value AND b.notice_id <> a.notice_id
+        WHERE a.notice_id = ANY($1::uuid[]) AND a.algorithm <> 'PDQ'
+        UNION
+        SELECT a.notice_id, b.notice_id
+        FROM notice_hashes a JOIN notice_hashes b
+          ON b.algorithm = 'PDQ' AND b.notice_id <> a.notice_id AND bit_count(a.bits # b.bits) <= {PDQ_MATCH_DISTANCE}
+        WHERE a.notice_id = ANY($1::uuid[]) AND a.algorithm = 'PDQ'
+    )
+    SELECT p.source_id, {COLUMNS}
+    FROM pairs p JOIN source s ON s.id = p.source_id JOIN notices n ON n.id = p.related_id
+    WHERE (n.reported_at, n.id) < (s.reported_at, s.id)
+    ORDER BY p.source_id, n.reported_at DESC, n.id DESC
+"""
+
+
+def to_notice(row: asyncpg.Record) -> Notice:
+    return Notice(
+        id=row["id"],
+        reference=row["reference"],
+        status=NoticeStatus(row["status"]),
+        category=ContentCategory(row["category"]),
+        provider_id=row["provider_id"],
+        reporter_id=row["reporter_id"],
+        url_ciphertext=bytes(row["url_ciphertext"]),
+        url_key_id=row["url_key_id"],
+        reported_at=row["reported_at"],
+        due_at=row["due_at"],
+        acknowledged_at=row["acknowledged_at"],
+        removed_at=row["removed_at"],
+        refusal_reason=RefusalReason(row["refusal_reason"]) if row["refusal_reason"] else None,
+        preservation_requested=row["preservation_requested"],
+        version=row["version"],
+    )
+
+
+@dataclass(frozen=True)
+class NewNotice:
+    id: UUID
+    category: ContentCategory
+    provider_id: UUID
+    reporter_id: UUID
+    ciphertext: bytes
+    key_id: str
+    url_hmac: bytes
+    reported_at: datetime
+    due_at: datetime
+
+
+async def insert_new(conn: asyncpg.Connection, rows: Sequence[NewNotice]) -> dict[UUID, Notice]:
+    """Insert what is not a duplicate of an open notice; returns the inserted ones by id."""
+    records = await conn.fetch(
+        INSERT,
+        [r.id for r in rows],
+        [r.category.value for r in rows],
+        [r.provider_id for r in rows],
+        [r.reporter_id for r in rows],
+        [r.ciphertext for r in rows],
+        [r.key_id for r in rows],
+        [r.url_hmac for r in rows],
+        [r.reported_at for r in rows],
+        [r.due_at for r in rows],
+    )
+    return {record["id"]: to_notice(record) for record in records}
+
+
+async def open_for(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, bytes]]) -> dict[tuple[UUID, bytes], Notice]:
+    records = await conn.fetch(OPEN_FOR, [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["provider_id"], bytes(r["url_hmac"])): to_notice(r) for r in records}
+
+
+async def insert_hashes(conn: asyncpg.Connection, hashes: Sequence[tuple[UUID, ContentHash]]) -> None:
+    if not hashes:
+        return
+    await conn.execute(
+        INSERT_HASHES,
+        [notice_id for notice_id, _ in hashes],
+        [h.algorithm.value for _, h in hashes],
+        [h.value for _, h in hashes],
+        [pdq_bits(h.value) if h.algorithm is HashAlgorithm.PDQ else None for _, h in hashes],
+    )
+
+
+async def insert_history(conn: asyncpg.Connection, entries: Sequence[tuple[UUID, HistoryEntry]]) -> None:
+    await conn.execute(
+        INSERT_HISTORY,
+        [notice_id for notice_id, _ in entries],
+        [e.at for _, e in entries],
+        [e.from_status.value if e.from_status else None for _, e in entries],
+        [e.to_status.value for _, e in entries],
+        [e.actor_kind.value for _, e in entries],
+        [e.note for _, e in entries],
+    )
+
+
+async def get_for_update(conn: asyncpg.Connection, notice_id: UUID) -> Notice | None:
+    row = await conn.fetchrow(GET_FOR_UPDATE, notice_id)
+    return to_notice(row) if row else None
+
+
+async def update(conn: asyncpg.Connection, notice: Notice, now: datetime) -> None:
+    """Write a changed notice; the version guard makes a lost update impossible even without the row lock."""
+    status = await conn.execute(
+        UPDATE,
+        notice.id,
+        notice.status.value,
+        notice.acknowledged_at,
+        notice.removed_at,
+        notice.refusal_reason.value if notice.refusal_reason else None,
+        notice.preservation_requested,
+        notice.version,
+        now,
+    )
+    if status != "UPDATE 1":
+        raise RuntimeError(f"notice {notice.id} changed under a held row lock")
+
+
+async def by_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[Notice | None]:
+    found = {r["id"]: to_notice(r) for r in await conn.fetch(BY_IDS, list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def history(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[HistoryEntry]]:
+    grouped: dict[UUID, list[HistoryEntry]] = {i: [] for i in ids}
+    for r in await conn.fetch(HISTORY, list(ids)):
+        grouped[r["notice_id"]].append(
+            HistoryEntry(
+                at=r["at"],
+                from_status=NoticeStatus(r["from_status"]) if r["from_status"] else None,
+                to_status=NoticeStatus(r["to_status"]),
+                actor_kind=OrganizationKind(r["actor_kind"]),
+                note=r["note"],
+            )
+        )
+    return [grouped[i] for i in ids]
+
+
+async def hashes(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[ContentHash]]:
+    grouped: dict[UUID, list[ContentHash]] = {i: [] for i in ids}
+    for r in await conn.fetch(HASHES, list(ids)):
+        grouped[r["notice_id"]].append(ContentHash(HashAlgorithm(r["algorithm"]), r["value"]))
+    return [grouped[i] for i in ids]
+
+
+async def related(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[Notice]]:
+    grouped: dict[UUID, list[Notice]] = {i: [] for i in ids}
+    for r in await conn.fetch(RELATED, list(ids)):
+        grouped[r["source_id"]].append(to_notice(r))
+    return [grouped[i] for i in ids]
+
+
+# ------------------------------------------------------------------ lists
+
+
+@dataclass(frozen=True)
+class NoticeFilter:
+    statuses: tuple[NoticeStatus, ...] = ()
+    provider_ids: tuple[UUID, ...] = ()
+    categories: tuple[ContentCategory, ...] = ()
+    overdue: bool | None = None
+    reported_after: datetime | None = None
+    reported_before: datetime | None = None
+    url_hmac: bytes | None = None
+    content_hash: ContentHash | None = None
+
+
+@dataclass
+class _Where:
+    clauses: list[str] = field(default_factory=list)
+    args: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *values: Any) -> None:
+        names = []
+        for value in values:
+            self.args.append(value)
+            names.append(f"${len(self.args)}")
+        self.clauses.append(clause.format(*names))
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "TRUE"
+
+
+def _scope_sql(where: _Where, scope: NoticeScope, *, full_only: bool) -> None:
+    """The viewer's notices as SQL; `full_only` narrows to those it sees at the FULL tier."""
+    related_only = scope.related_only or (full_only and not scope.full_tier_everywhere)
+    if related_only:
+        where.add("(n.provider_id = {0} OR n.reporter_id = {0})", scope.organization_id)
+
+
+def _filter_where(scope: NoticeScope, query: NoticeFilter, now: datetime) -> _Where:
+    where = _Where()
+    # Searching by URL or hash reveals FULL-tier facts, so it only ever matches FULL-tier notices.
+    _scope_sql(where, scope, full_only=query.url_hmac is not None or query.content_hash is not None)
+    if query.statuses:
+        where.add("n.status = ANY({0}::text[])", [s.value for s in query.statuses])
+    if query.provider_ids:
+        where.add("n.provider_id = ANY({0}::uuid[])", list(query.provider_ids))
+    if query.categories:
+        where.add("n.category = ANY({0}::text[])", [c.value for c in query.categories])
+    if query.overdue is not None:
+        clause = "(n.status IN ('NOTIFIED', 'ACKNOWLEDGED') AND n.due_at < {0})"
+        where.add(clause if query.overdue else f"NOT {clause}", now)
+    if query.reported_after is not None:
+        where.add("n.reported_at >= {0}", query.reported_after)
+    if query.reported_before is not None:
+        where.add("n.reported_at < {0}", query.reported_before)
+    if query.url_hmac is not None:
+        where.add("n.url_hmac = {0}", query.url_hmac)
+    if query.content_hash is not None:
+        h = query.content_hash
+        if h.algorithm is HashAlgorithm.PDQ:
+            where.add(
+                "EXISTS (SELECT 1 FROM notice_hashes h WHERE h.notice_id = n.id AND h.algorithm = 'PDQ'"
+                f" AND bit_count(h.bits # {{0}}::bit(256)) <= {PDQ_MATCH_DISTANCE})",
+                pdq_bits(h.value),
+            )
+        else:
+            where.add(
+                "EXISTS (SELECT 1 FROM notice_hashes h WHERE h.notice_id = n.id AND h.algorithm = {0} AND h.value = {1})",
+                h.algorithm.value,
+                h.value,
+            )
+    return where
+
+
+async def page(
+    conn: asyncpg.Connection,
+    scope: NoticeScope,
+    query: NoticeFilter,
+    *,
+    now: datetime,
+    after: UUID | None,
+    limit: int,
+) -> list[Notice]:
+    """Newest first by id (UUIDv7, time-ordered): a cursor is the last id seen, stable under inserts."""
+    where = _filter_where(scope, query, now)
+    if after is not None:
+        where.add("n.id < {0}", after)
+    where.args.append(limit)
+    sql = f"SELECT {COLUMNS} FROM notices n WHERE {where.sql()} ORDER BY n.id DESC LIMIT ${len(where.args)}"
+    return [to_notice(r) for r in await conn.fetch(sql, *where.args)]
+
+
+async def count(conn: asyncpg.Connection, scope: NoticeScope, query: NoticeFilter, *, now: datetime) -> int:
+    where = _filter_where(scope, query, now)
+    return int(await conn.fetchval(f"SELECT count(*) FROM notices n WHERE {where.sql()}", *where.args))
