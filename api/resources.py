@@ -26,7 +26,7 @@ from .protect import UrlProtector, load_url_protector
 from .ratelimit import RateLimiter
 from .services.notices import NoticeCommands, utcnow
 from .settings import Settings
-from .store.pool import create_pool
+from .store.pool import QueryObserver, create_pool
 
 log = logging.getLogger("takedown.resources")
 
@@ -42,6 +42,7 @@ class Resources:
     protector: UrlProtector
     clock: Callable[[], datetime] = utcnow
     pool: asyncpg.Pool | None = None
+    query_observer: QueryObserver | None = None
     _notices: NoticeCommands | None = field(default=None, repr=False)
     nats: NATS | None = None
     _nats_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -82,7 +83,7 @@ class Resources:
         return self.pool
 
     async def open(self) -> None:
-        self.pool = await create_pool(self.settings)
+        self.pool = await create_pool(self.settings, observer=self.query_observer)
         self._nats_task = asyncio.create_task(self._connect_nats(), name="nats-connect")
 
     async def _connect_nats(self) -> None:

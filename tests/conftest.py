@@ -26,8 +26,9 @@ from api.auth.keys import issue_token, load_signing_key
 from api.cli import ensure_database, migrate_database
 from api.domain.ids import to_global_id
 from api.domain.organizations import Organization, OrganizationKind, Role
-from api.services.organizations import create_organization
 from api.protect import new_key
+from api.resources import Resources
+from api.services.organizations import create_organization
 from api.settings import Settings
 from api.store.pool import create_pool
 from infra.stack import EmbeddedNats, EmbeddedPostgres
@@ -127,8 +128,8 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 class app_client:
     """An httpx client talking to a real app (lifespan included) in this process."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.app = create_app(settings)
+    def __init__(self, settings: Settings, resources: Resources | None = None) -> None:
+        self.app = create_app(settings, resources)
         self.lifespan = LifespanManager(self.app, startup_timeout=30)
 
     async def __aenter__(self) -> httpx.AsyncClient:

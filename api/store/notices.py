@@ -57,7 +57,8 @@ OPEN_FOR = f"""
 """
 INSERT_HASHES = """
     INSERT INTO notice_hashes (notice_id, algorithm, value, bits)
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bit(256)[])
+    SELECT h.notice_id, h.algorithm, h.value, h.bits::bit(256)
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS h(notice_id, algorithm, value, bits)
     ON CONFLICT DO NOTHING
 """
 INSERT_HISTORY = """
@@ -302,7 +303,7 @@ def _filter_where(scope: NoticeScope, query: NoticeFilter, now: datetime) -> _Wh
         if h.algorithm is HashAlgorithm.PDQ:
             where.add(
                 "EXISTS (SELECT 1 FROM notice_hashes h WHERE h.notice_id = n.id AND h.algorithm = 'PDQ'"
-                f" AND bit_count(h.bits # {{0}}::bit(256)) <= {PDQ_MATCH_DISTANCE})",
+                f" AND bit_count(h.bits # {{0}}::text::bit(256)) <= {PDQ_MATCH_DISTANCE})",
                 pdq_bits(h.value),
             )
         else:

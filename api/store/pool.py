@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
+from asyncpg.connection import LoggedQuery
 
 from ..settings import Settings
 
@@ -23,18 +25,26 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+QueryObserver = Callable[[LoggedQuery], None]
+
+
+async def _init_connection(conn: asyncpg.Connection, observer: QueryObserver | None = None) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    if observer is not None:
+        conn.add_query_logger(observer)
 
 
-async def create_pool(settings: Settings, dsn: str | None = None) -> asyncpg.Pool:
-    """A pool that opens connections lazily, so the API starts (and /healthz answers) while PostgreSQL is down."""
+async def create_pool(settings: Settings, dsn: str | None = None, *, observer: QueryObserver | None = None) -> asyncpg.Pool:
+    """A pool that opens connections lazily, so the API starts (and /healthz answers) while PostgreSQL is down.
+
+    `observer` sees every statement: the query-count tests use it to prove reads are batched.
+    """
     pool = asyncpg.create_pool(
         dsn or settings.database_url,
         min_size=0,
         max_size=settings.db_pool_max,
-        init=_init_connection,
+        init=functools.partial(_init_connection, observer=observer),
         timeout=settings.db_timeout_seconds,
         command_timeout=30,
     )

@@ -1,0 +1,179 @@
+"""Listing notices: every filter, stable paging, a constant number of queries per page, audited URL reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from api.domain.ids import to_global_id
+from api.domain.notices import ContentCategory
+from api.domain.organizations import Organization, Role, Viewer
+from api.domain.organizations import OrganizationKind as K
+from api.protect import load_url_protector
+from api.resources import Resources
+from api.services.notices import NoticeCommands, ReportInput
+from api.settings import Settings
+from tests.conftest import Factory, Member, app_client, error_codes
+from tests.notices_helpers import act, report, unique_url
+
+LIST = """
+query($f: NoticeFilter, $first: Int, $after: String) {
+  notices(filter: $f, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { id status category overdue reportedAt provider { id } } }
+  }
+}
+"""
+
+
+def ids(result: dict[str, Any]) -> list[str]:
+    assert "errors" not in result, result
+    return [e["node"]["id"] for e in result["data"]["notices"]["edges"]]
+
+
+def viewer_of(member: Member) -> Viewer:
+    return Viewer("test", member.organization.id, member.organization.kind, frozenset(member.roles))
+
+
+@pytest.fixture
+async def scene(make: Factory, pool: asyncpg.Pool, settings: Settings) -> dict[str, Any]:
+    """One provider with notices in several states, categories and ages."""
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    company = await make.member(K.COMPANY, Role.ANALYST)
+    provider = company.organization
+    commands = NoticeCommands(pool, load_url_protector(settings))
+    long_ago = datetime.now(UTC) - timedelta(days=3)
+    old = await commands.report(
+        viewer_of(hotline),
+        [ReportInput(provider.id, unique_url(), ContentCategory.HARMFUL) for _ in range(2)],
+        reported_at=long_ago,
+    )
+    fresh_removed = await report(hotline, provider)
+    await act(company, "remove", fresh_removed["id"])
+    fresh_open = await report(hotline, provider, category="NATIONALLY_ILLEGAL")
+    return {
+        "hotline": hotline,
+        "company": company,
+        "provider": provider,
+        "old": [to_global_id("Notice", r.notice.id) for r in old],
+        "removed": fresh_removed["id"],
+        "open": fresh_open["id"],
+        "long_ago": long_ago,
+    }
+
+
+async def test_filters(scene: dict[str, Any]) -> None:
+    hotline: Member = scene["hotline"]
+    mine = {"providerIds": [to_global_id("Organization", scene["provider"].id)]}
+
+    async def matching(extra: dict[str, Any]) -> set[str]:
+        return set(ids(await hotline.gql(LIST, {"f": {**mine, **extra}, "first": 100})))
+
+    assert await matching({}) == {*scene["old"], scene["removed"], scene["open"]}
+    assert await matching({"statuses": ["REMOVED"]}) == {scene["removed"]}
+    assert await matching({"categories": ["HARMFUL"]}) == set(scene["old"])
+    assert await matching({"overdue": True}) == set(scene["old"])
+    assert await matching({"overdue": False}) == {scene["removed"], scene["open"]}
+    cutoff = (scene["long_ago"] + timedelta(hours=1)).isoformat()
+    assert await matching({"reportedBefore": cutoff}) == set(scene["old"])
+    assert await matching({"reportedAfter": cutoff}) == {scene["removed"], scene["open"]}
+    inverted = await hotline.gql(LIST, {"f": {"reportedAfter": cutoff, "reportedBefore": scene["long_ago"].isoformat()}})
+    assert error_codes(inverted) == ["BAD_USER_INPUT"]
+
+
+async def test_overdue_is_reported_on_the_notice(scene: dict[str, Any]) -> None:
+    result = await scene["hotline"].gql(LIST, {"f": {"statuses": ["NOTIFIED"], "providerIds": [to_global_id("Organization", scene["provider"].id)]}})
+    overdue = {e["node"]["id"]: e["node"]["overdue"] for e in result["data"]["notices"]["edges"]}
+    assert overdue == {**dict.fromkeys(scene["old"], True), scene["open"]: False}
+
+
+async def test_paging_is_stable_and_complete(make: Factory) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    made = [(await report(hotline, provider))["id"] for _ in range(7)]
+    f = {"providerIds": [to_global_id("Organization", provider.id)]}
+    seen: list[str] = []
+    after = None
+    for _ in range(10):
+        page = (await hotline.gql(LIST, {"f": f, "first": 3, "after": after}))["data"]["notices"]
+        assert page["totalCount"] == 7
+        seen += [e["node"]["id"] for e in page["edges"]]
+        # a notice reported while paging does not shift what comes next
+        await report(hotline, await make.organization(K.COMPANY))
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == list(reversed(made)), "newest first, each exactly once"
+    assert error_codes(await hotline.gql(LIST, {"first": 0})) == ["BAD_USER_INPUT"]
+    assert error_codes(await hotline.gql(LIST, {"after": "garbage"})) == ["BAD_USER_INPUT"]
+
+
+# asyncpg's own statements: connection reset on release, type introspection, JIT toggling.
+BOOKKEEPING = ("SELECT pg_advisory_unlock_all()", "WITH RECURSIVE typeinfo_tree", "SELECT current_setting('jit')",
+               "SELECT set_config('jit'")
+
+
+async def count_queries(settings: Settings, member: Member, document: str, variables: dict[str, Any]) -> int:
+    statements: list[str] = []
+    resources = Resources.build(settings)
+    resources.query_observer = lambda record: statements.append(record.query)
+    async with app_client(settings, resources) as http:
+        response = await http.post("/graphql", json={"query": document, "variables": variables}, headers=member.headers)
+        assert "errors" not in response.json(), response.text
+        before = len(statements)  # the first request also authenticated; count the second only
+        response = await http.post("/graphql", json={"query": document, "variables": variables}, headers=member.headers)
+        assert "errors" not in response.json(), response.text
+        return len([q for q in statements[before:] if not q.lstrip().startswith(BOOKKEEPING)])
+
+
+async def test_a_page_costs_a_constant_number_of_queries(make: Factory, settings: Settings) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    company = await make.member(K.COMPANY, Role.ANALYST)
+    for _ in range(50):
+        notice = await report(hotline, company.organization, contentHashes=[{"algorithm": "MD5", "value": uuid4().hex}])
+        await act(company, "acknowledge", notice["id"])
+    document = """
+    query($f: NoticeFilter, $n: Int) { notices(filter: $f, first: $n) { totalCount edges { node {
+        id status provider { name } reporter { name } history { toStatus actorKind note } contentHashes { value } url
+    } } } }
+    """
+    f = {"providerIds": [company.org_id]}
+    five = await count_queries(settings, hotline, document, {"f": f, "n": 5})
+    fifty = await count_queries(settings, hotline, document, {"f": f, "n": 50})
+    assert fifty == five, f"a page of 50 costs {fifty} statements, a page of 5 costs {five}"
+    assert fifty <= 12, fifty  # auth, page, count, one per loader, and the audited URL read (BEGIN, INSERT, COMMIT)
+
+
+async def test_every_url_read_is_audited(make: Factory, pool: asyncpg.Pool) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    made = [await report(hotline, provider) for _ in range(3)]
+    government = await make.member(K.GOVERNMENT)
+    query = "query($f: NoticeFilter) { notices(filter: $f) { edges { node { id url } } } }"
+    f = {"providerIds": [to_global_id("Organization", provider.id)]}
+    await government.gql(query, {"f": f})  # STATUS tier: url is null and nothing is read
+    police = await make.member(K.POLICE)
+    result = await police.gql(query, {"f": f})
+    assert all(e["node"]["url"] for e in result["data"]["notices"]["edges"])
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT organization_id, object_id FROM audit_log WHERE action = 'notice.url.read' AND object_id = ANY($1::text[])",
+            [n["id"] for n in made],
+        )
+    readers = {(r["organization_id"], r["object_id"]) for r in rows if r["organization_id"] != hotline.organization.id}
+    assert readers == {(police.organization.id, n["id"]) for n in made}, "one entry per read, none for the STATUS tier"
+
+
+async def test_reporter_url_reads_from_mutations_are_audited_too(make: Factory, pool: asyncpg.Pool) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider: Organization = await make.organization(K.COMPANY)
+    notice = await report(hotline, provider)  # the helper's selection includes url
+    async with pool.acquire() as conn:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'notice.url.read' AND object_id = $1", notice["id"]
+        )
+    assert count == 1
