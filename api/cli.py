@@ -145,9 +145,12 @@ def _organization_key(value: str) -> Any:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    from .protect import load_url_protector
     from .seed import seed
 
-    seeded = asyncio.run(_with_pool(_settings(), seed))
+    settings = _settings()
+    protector = load_url_protector(settings)
+    seeded = asyncio.run(_with_pool(settings, lambda pool: seed(pool, protector)))
     for organization, _ in seeded:
         print(f"{to_global_id('Organization', organization.id)}  {organization.kind.value:<10}  {organization.name}")
     return 0

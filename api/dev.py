@@ -20,6 +20,7 @@ from .app import create_app
 from .auth.keys import issue_token, load_signing_key
 from .cli import DATABASE, DEV_ENV, ensure_database, migrate_database
 from .domain.ids import to_global_id
+from .protect import load_url_protector
 from .seed import seed
 from .settings import Settings
 from .store.pool import pool_for
@@ -34,7 +35,7 @@ async def run_dev(settings: Settings, *, host: str, port: int) -> int:
             await ensure_database(_admin_dsn(settings.database_url), DATABASE)
         await migrate_database(settings.database_url)
         async with pool_for(settings) as pool:
-            seeded = await seed(pool)
+            seeded = await seed(pool, load_url_protector(settings))
         env_file = settings.data_dir / DEV_ENV
         env_file.write_text(f"TAKEDOWN_DATABASE_URL={settings.database_url}\nTAKEDOWN_NATS_URL={settings.nats_url}\n")
         stack.callback(lambda: env_file.unlink(missing_ok=True))

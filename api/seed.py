@@ -11,6 +11,8 @@ import asyncpg
 
 from .domain.errors import Conflict
 from .domain.organizations import Organization, OrganizationKind, Role
+from .protect import UrlProtector
+from .seed_notices import seed_notices
 from .services.organizations import create_organization
 from .store import organizations as store
 
@@ -38,7 +40,8 @@ DEMO = (
 )
 
 
-async def seed(pool: asyncpg.Pool) -> list[tuple[Organization, DemoOrganization]]:
+async def seed(pool: asyncpg.Pool, protector: UrlProtector | None = None) -> list[tuple[Organization, DemoOrganization]]:
+    """Organizations of every kind; with a URL protector also the demo notices (api/seed_notices.py)."""
     seeded = []
     for demo in DEMO:
         try:
@@ -49,4 +52,6 @@ async def seed(pool: asyncpg.Pool) -> list[tuple[Organization, DemoOrganization]
             assert found is not None
             organization = found
         seeded.append((organization, demo))
+    if protector is not None:
+        await seed_notices(pool, protector, [organization for organization, _ in seeded])
     return seeded
