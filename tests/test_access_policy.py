@@ -177,3 +177,17 @@ def test_nobody_grants_a_role_it_does_not_hold() -> None:
 
 def test_every_action_has_a_rule() -> None:
     assert set(access.ACTIONS) == set(Action)
+
+
+@pytest.mark.parametrize(
+    ("tier", "hidden"),
+    [
+        (Tier.FULL, set()),
+        (Tier.CASE, {"url", "contentHashes", "relatedNotices"}),
+        (Tier.STATUS, {"url", "contentHashes", "relatedNotices", "reporter", "preservationRequested", "note", "penaltyEuros"}),
+    ],
+)
+def test_what_each_tier_hides(tier: Tier, hidden: set[str]) -> None:
+    fields = {"url", "contentHashes", "relatedNotices", "reporter", "preservationRequested", "note", "penaltyEuros",
+              "status", "history", "provider", "refusalReason", "secondsToRemoval"}
+    assert {f for f in fields if not access.shows(tier, f)} == hidden

@@ -31,6 +31,28 @@ class Tier(StrEnum):
     STATUS = "STATUS"
 
 
+TIER_RANK = {Tier.STATUS: 0, Tier.CASE: 1, Tier.FULL: 2}
+
+# ## Tiers: the fields a tier hides resolve to null. FULL shows everything; CASE all but
+# url, contentHashes, relatedNotices; STATUS also hides reporter, preservationRequested,
+# notes and penalties.
+SHOWN_FROM: dict[str, Tier] = {
+    "url": Tier.FULL,
+    "contentHashes": Tier.FULL,
+    "relatedNotices": Tier.FULL,
+    "reporter": Tier.CASE,
+    "preservationRequested": Tier.CASE,
+    "note": Tier.CASE,
+    "penaltyEuros": Tier.CASE,
+}
+
+
+def shows(tier: Tier, field: str) -> bool:
+    """Whether a viewer at `tier` sees `field`; fields not listed are shown at every tier."""
+    needed = SHOWN_FROM.get(field)
+    return needed is None or TIER_RANK[tier] >= TIER_RANK[needed]
+
+
 @dataclass(frozen=True)
 class Relation:
     """The viewer-independent facts about an object that the rules look at."""

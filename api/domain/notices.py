@@ -190,6 +190,7 @@ NOTE_MAX = 2000
 HEX = re.compile(r"^[0-9a-f]+$")
 HASH_HEX_LENGTH = {HashAlgorithm.SHA256: 64, HashAlgorithm.MD5: 32, HashAlgorithm.PDQ: 64}
 DEFAULT_PORTS = {"http": 80, "https": 443}
+SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
 def normalize_url(raw: str, *, field: str = "url") -> str:
@@ -202,7 +203,7 @@ def normalize_url(raw: str, *, field: str = "url") -> str:
         raise BadUserInput(f"{field} must not be empty")
     if len(text) > URL_MAX:
         raise BadUserInput(f"{field} is longer than {URL_MAX} characters")
-    if any(c.isspace() or ord(c) < 32 for c in text):
+    if SPACE_OR_CONTROL.search(text):
         raise BadUserInput(f"{field} must not contain spaces or control characters")
     try:
         parts = urlsplit(text)
@@ -215,10 +216,13 @@ def normalize_url(raw: str, *, field: str = "url") -> str:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise BadUserInput(f"{field} has no host")
-    try:
-        host = host.encode("idna").decode("ascii").lower() if not _is_ip(host) else host.lower()
-    except UnicodeError:
-        raise BadUserInput(f"{field} has an invalid host name") from None
+    if host.isascii():
+        host = host.lower()
+    else:
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise BadUserInput(f"{field} has an invalid host name") from None
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"

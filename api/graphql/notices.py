@@ -13,7 +13,7 @@ from uuid import UUID
 
 import strawberry
 
-from ..domain.access import Tier
+from ..domain.access import Tier, shows
 from ..domain.errors import BadUserInput, NotFound
 from ..domain.ids import expect_global_id, from_global_id, to_global_id
 from ..domain.notices import (
@@ -40,8 +40,6 @@ HashAlgorithmEnum = strawberry.enum(HashAlgorithm)
 RefusalReasonEnum = strawberry.enum(RefusalReason)
 VerificationOutcomeEnum = strawberry.enum(VerificationOutcome)
 VisibilityEnum = strawberry.enum(Tier, name="Visibility", description="How much of an object the viewer may see (ACCESS.md).")
-
-AT_LEAST_CASE = (Tier.FULL, Tier.CASE)
 
 
 @strawberry.type(name="ContentHash")
@@ -99,19 +97,19 @@ class NoticeType(Node):
 
     @strawberry.field(description="Null below the CASE tier.")
     async def reporter(self, info: Info) -> OrganizationType | None:
-        if self.seen.tier not in AT_LEAST_CASE:
+        if not shows(self.seen.tier, "reporter"):
             return None
         return await load_organization(info, self.seen.notice.reporter_id)
 
     @strawberry.field(description="Null below the FULL tier. Every read is written to the audit log.")
     async def url(self, info: Info) -> str | None:
-        if self.seen.tier is not Tier.FULL:
+        if not shows(self.seen.tier, "url"):
             return None
         return await info.context.loaders.url.load(self.seen.notice)
 
     @strawberry.field(description="Null below the FULL tier.")
     async def content_hashes(self, info: Info) -> list[ContentHashType] | None:
-        if self.seen.tier is not Tier.FULL:
+        if not shows(self.seen.tier, "contentHashes"):
             return None
         hashes = await info.context.loaders.hashes.load(self.seen.notice.id)
         return [ContentHashType(algorithm=h.algorithm, value=h.value) for h in hashes]
@@ -122,11 +120,11 @@ class NoticeType(Node):
 
     @strawberry.field(description="Police or prosecution asked the company to preserve evidence. Null below the CASE tier.")
     def preservation_requested(self) -> bool | None:
-        return self.seen.notice.preservation_requested if self.seen.tier in AT_LEAST_CASE else None
+        return self.seen.notice.preservation_requested if shows(self.seen.tier, "preservationRequested") else None
 
     @strawberry.field(description="Earlier notices with the same URL or matching content hashes; FULL tier only.")
     async def related_notices(self, info: Info) -> list[NoticeType] | None:
-        if self.seen.tier is not Tier.FULL:
+        if not shows(self.seen.tier, "relatedNotices"):
             return None
         viewer = info.context.require_viewer()
         related = await info.context.loaders.related.load(self.seen.notice.id)
@@ -135,7 +133,7 @@ class NoticeType(Node):
     @strawberry.field
     async def history(self, info: Info) -> list[NoticeTransitionType]:
         entries = await info.context.loaders.history.load(self.seen.notice.id)
-        show_notes = self.seen.tier in AT_LEAST_CASE
+        show_notes = shows(self.seen.tier, "note")
         return [
             NoticeTransitionType(
                 at=e.at,

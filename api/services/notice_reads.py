@@ -69,11 +69,7 @@ async def read_urls(
     pool: asyncpg.Pool, protector: UrlProtector, viewer: Viewer, notices: Sequence[Notice]
 ) -> list[str | None]:
     """Decrypt for FULL-tier viewers only, and write one audit entry per URL read, in one transaction."""
-    readable = [
-        n
-        for n in notices
-        if access.notice_tier(viewer, reporter_id=n.reporter_id, provider_id=n.provider_id) is Tier.FULL
-    ]
+    readable = [n for n in notices if (seen := visible(viewer, n)) is not None and access.shows(seen.tier, "url")]
     urls = {n.id: protector.decrypt(n.id, n.url_ciphertext, n.url_key_id) for n in readable}
     if readable:
         async with pool.acquire() as conn, conn.transaction():
