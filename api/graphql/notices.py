@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable
 from datetime import datetime
 from uuid import UUID
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from ..domain.access import Tier, shows
 from ..domain.errors import BadUserInput, NotFound
@@ -20,6 +22,7 @@ from ..domain.notices import (
     ContentCategory,
     ContentHash,
     HashAlgorithm,
+    HistoryEntry,
     Notice,
     NoticeStatus,
     RefusalReason,
@@ -27,6 +30,7 @@ from ..domain.notices import (
     VerificationOutcome,
     clean_hashes,
 )
+from ..domain.organizations import Organization as OrganizationRecord
 from ..domain.organizations import OrganizationKind, Viewer
 from ..services.notice_reads import Visible, list_notices, url_filter, visible
 from ..services.notices import Reported, ReportInput
@@ -60,6 +64,10 @@ class NoticeTransitionType:
 @strawberry.type(name="Notice")
 class NoticeType(Node):
     seen: strawberry.Private[Visible]
+    # Filled by `prefetch` for a whole page at once, so these fields resolve without an
+    # await per notice (graphql-core's per-awaitable cost dominated a 50-notice page).
+    prefetched_orgs: strawberry.Private[dict[UUID, OrganizationRecord] | None] = None
+    prefetched_history: strawberry.Private[list[HistoryEntry] | None] = None
     reference: str
     status: NoticeStatus
     category: ContentCategory
@@ -92,14 +100,20 @@ class NoticeType(Node):
         )
 
     @strawberry.field(description="The company asked to remove the content.")
-    async def provider(self, info: Info) -> OrganizationType:
-        return await load_organization(info, self.seen.notice.provider_id)
+    def provider(self, info: Info) -> OrganizationType:
+        return self._organization(info, self.seen.notice.provider_id)  # type: ignore[return-value]
 
     @strawberry.field(description="Null below the CASE tier.")
-    async def reporter(self, info: Info) -> OrganizationType | None:
+    def reporter(self, info: Info) -> OrganizationType | None:
         if not shows(self.seen.tier, "reporter"):
             return None
-        return await load_organization(info, self.seen.notice.reporter_id)
+        return self._organization(info, self.seen.notice.reporter_id)  # type: ignore[return-value]
+
+    def _organization(self, info: Info, organization_id: UUID) -> OrganizationType | Awaitable[OrganizationType]:
+        """A plain value when prefetched; otherwise an awaitable, which graphql-core awaits."""
+        if self.prefetched_orgs is not None and organization_id in self.prefetched_orgs:
+            return OrganizationType.from_record(self.prefetched_orgs[organization_id])
+        return load_organization(info, organization_id)
 
     @strawberry.field(description="Null below the FULL tier. Every read is written to the audit log.")
     async def url(self, info: Info) -> str | None:
@@ -131,8 +145,15 @@ class NoticeType(Node):
         return [NoticeType.of(v) for n in related if (v := visible(viewer, n)) is not None]
 
     @strawberry.field
-    async def history(self, info: Info) -> list[NoticeTransitionType]:
-        entries = await info.context.loaders.history.load(self.seen.notice.id)
+    def history(self, info: Info) -> list[NoticeTransitionType]:
+        if self.prefetched_history is not None:
+            return self._transitions(self.prefetched_history)
+        return self._load_history(info)  # type: ignore[return-value]
+
+    async def _load_history(self, info: Info) -> list[NoticeTransitionType]:
+        return self._transitions(await info.context.loaders.history.load(self.seen.notice.id))
+
+    def _transitions(self, entries: list[HistoryEntry]) -> list[NoticeTransitionType]:
         show_notes = shows(self.seen.tier, "note")
         return [
             NoticeTransitionType(
@@ -144,6 +165,33 @@ class NoticeType(Node):
             )
             for e in entries
         ]
+
+
+def _selected_names(selections: list[Selection]) -> set[str]:
+    names: set[str] = set()
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            names.add(selection.name)
+        names |= _selected_names(selection.selections)
+    return names
+
+
+async def prefetch(info: Info, notices: list[NoticeType]) -> None:
+    """Load what a page's notices will need in two batched reads, before the fields resolve."""
+    if not notices:
+        return
+    wanted = _selected_names(info.selected_fields)
+    loaders = info.context.loaders
+    if wanted & {"provider", "reporter"}:
+        ids = list({n.seen.notice.provider_id for n in notices} | {n.seen.notice.reporter_id for n in notices})
+        found = await loaders.organization.load_many(ids)
+        orgs = {i: o for i, o in zip(ids, found, strict=True) if o is not None}
+        for n in notices:
+            n.prefetched_orgs = orgs
+    if "history" in wanted:
+        histories = await loaders.history.load_many([n.seen.notice.id for n in notices])
+        for n, entries in zip(notices, histories, strict=True):
+            n.prefetched_history = entries
 
 
 @strawberry.type
@@ -290,7 +338,9 @@ class NoticeQuery:
         )
         for item in page.items:
             info.context.loaders.notice.prime(item.notice.id, item.notice)
-        edges = [NoticeEdge(cursor=_cursor(v.notice.id), node=NoticeType.of(v)) for v in page.items]
+        nodes = [NoticeType.of(v) for v in page.items]
+        await prefetch(info, nodes)
+        edges = [NoticeEdge(cursor=_cursor(n.seen.notice.id), node=n) for n in nodes]
         return NoticeConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),

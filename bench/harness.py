@@ -1,0 +1,200 @@
+"""What every benchmark needs: its own stack and database, organizations and tokens, a server
+subprocess on a loopback port, a bounded load generator, and percentiles.
+
+Everything started here is stopped on the way out. Nothing here is used by the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from api.auth.keys import issue_token, load_signing_key  # noqa: E402
+from api.cli import ensure_database, migrate_database  # noqa: E402
+from api.domain.ids import to_global_id  # noqa: E402
+from api.domain.organizations import Organization, OrganizationKind  # noqa: E402
+from api.protect import new_key  # noqa: E402
+from api.services.organizations import create_organization  # noqa: E402
+from api.settings import Settings  # noqa: E402
+from api.store.pool import create_pool  # noqa: E402
+from infra.stack import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    dsn: str
+    nats_url: str
+    env: dict[str, str]
+    settings: Settings
+    hotline: Organization
+    company: Organization
+    hotline_token: str
+    company_token: str
+
+    @property
+    def provider_id(self) -> str:
+        return to_global_id("Organization", self.company.id)
+
+
+@asynccontextmanager
+async def stack() -> AsyncIterator[Stack]:
+    workdir = Path(tempfile.mkdtemp(prefix="td-bench-"))
+    started: list[EmbeddedPostgres | EmbeddedNats] = []
+    try:
+        admin = os.environ.get("TAKEDOWN_DATABASE_URL")
+        nats_url = os.environ.get("TAKEDOWN_NATS_URL")
+        if not admin:
+            postgres = EmbeddedPostgres(workdir / "pg")
+            postgres.start()
+            started.append(postgres)
+            admin = postgres.dsn()
+        if not nats_url:
+            nats = EmbeddedNats(workdir / "nats")
+            nats_url = nats.start()
+            started.append(nats)
+        name = f"bench_{secrets.token_hex(4)}"
+        await ensure_database(admin, name)
+        dsn = admin.rsplit("/", 1)[0] + f"/{name}"
+        await migrate_database(dsn)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
+        env.update(
+            TAKEDOWN_DATABASE_URL=dsn,
+            TAKEDOWN_NATS_URL=nats_url,
+            TAKEDOWN_DATA_DIR=str(workdir / "data"),
+            TAKEDOWN_URL_KEYS=f"b1:{new_key()}",
+            TAKEDOWN_URL_HMAC_KEY=new_key(),
+            TAKEDOWN_LOG_LEVEL="WARNING",
+            TAKEDOWN_RATE_LIMIT_PER_MINUTE="0",
+            TAKEDOWN_MAX_BODY_BYTES=str(16 * 1024 * 1024),
+            TAKEDOWN_DB_POOL_MAX="20",
+        )
+        settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("TAKEDOWN_")})
+        pool = await create_pool(settings)
+        try:
+            hotline = await create_organization(pool, None, name="Bench Hotline", kind=OrganizationKind.HOTLINE)
+            company = await create_organization(pool, None, name="Bench Host", kind=OrganizationKind.COMPANY)
+        finally:
+            await pool.close()
+        key = load_signing_key(settings)
+
+        def token(org: Organization) -> str:
+            return issue_token(key, settings, subject="bench", organization_id=str(org.id), roles=["ANALYST", "MEMBER"],
+                               ttl_seconds=3600)
+
+        yield Stack(workdir, dsn, nats_url, env, settings, hotline, company, token(hotline), token(company))
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+@asynccontextmanager
+async def server(env: dict[str, str], *command: str) -> AsyncIterator[str]:
+    """A server subprocess on a free loopback port; yields its base URL once /healthz answers."""
+    port = free_port()
+    process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if (await http.get(f"{base}/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{command} did not come up")
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def takedown_serve() -> list[str]:
+    return [str(Path(sys.executable).parent / "takedown"), "serve"]
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def p(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def load(call: Callable[[], Awaitable[Any]], *, concurrency: int, requests: int, seconds: float = 60.0) -> Load:
+    """Closed-loop load: `concurrency` callers, `requests` in all, stopping early after `seconds`."""
+    latencies: list[float] = []
+    remaining = requests
+    deadline = time.monotonic() + seconds
+
+    async def caller() -> None:
+        nonlocal remaining
+        while remaining > 0 and time.monotonic() < deadline:
+            remaining -= 1
+            start = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - start)
+
+    begin = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return Load(len(latencies), time.perf_counter() - begin, latencies)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    measured: str
+    baseline: str
+    ratio: float | None
+    target: str
+    met: bool | None
+
+
+def print_table(rows: list[Row]) -> None:
+    headers = ("path", "measured", "baseline (same run)", "ratio", "target", "met")
+    cells = [
+        (r.path, r.measured, r.baseline, "" if r.ratio is None else f"{r.ratio:.0%}", r.target,
+         "" if r.met is None else ("yes" if r.met else "NO"))
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("-|-".join("-" * w for w in widths))
+    for c in cells:
+        print(" | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
