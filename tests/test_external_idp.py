@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -105,8 +106,12 @@ async def test_external_issuer_cannot_use_the_platforms_key_or_another_audience(
 async def test_unreachable_provider_is_unavailable_not_a_crash(settings: Settings, make: Factory) -> None:
     org = await make.organization(K.PROSECUTOR)
     idp = Provider()
-    external = settings.with_overrides(external_jwks_url=f"http://127.0.0.1:{free_port()}/jwks", external_issuer=ISSUER)
-    async with app_client(external) as http:
-        response = await me(http, idp.token(settings, str(org.id)))
-        assert response.status_code == 503
-        assert error_codes(response.json()) == ["UNAVAILABLE"]
+    # A port held but never listened on refuses connections, and nobody else can take it meanwhile.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        external = settings.with_overrides(external_jwks_url=f"http://127.0.0.1:{port}/jwks", external_issuer=ISSUER)
+        async with app_client(external) as http:
+            response = await me(http, idp.token(settings, str(org.id)))
+            assert response.status_code == 503, response.text
+            assert error_codes(response.json()) == ["UNAVAILABLE"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
 from api.settings import Settings
-from infra.stack import free_port
 from tests.conftest import Factory, app_client, error_codes
 
 
@@ -130,18 +131,26 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient, make: Fac
 async def test_backing_services_down(settings: Settings, make: Factory) -> None:
     """PostgreSQL and NATS unreachable: /healthz stays up, /readyz fails, GraphQL answers UNAVAILABLE."""
     viewer = await make.member(K.POLICE)
-    down = settings.with_overrides(
-        database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/takedown",
-        nats_url=f"nats://127.0.0.1:{free_port()}",
-        db_timeout_seconds=1.0,
-    )
+    # Ports held but never listened on: connections are refused, and nothing else can start there meanwhile.
+    with socket.socket() as no_postgres, socket.socket() as no_nats:
+        no_postgres.bind(("127.0.0.1", 0))
+        no_nats.bind(("127.0.0.1", 0))
+        down = settings.with_overrides(
+            database_url=f"postgresql://postgres@127.0.0.1:{no_postgres.getsockname()[1]}/takedown",
+            nats_url=f"nats://127.0.0.1:{no_nats.getsockname()[1]}",
+            db_timeout_seconds=1.0,
+        )
+        await _assert_unavailable(down, viewer.token)
+
+
+async def _assert_unavailable(down: Settings, token: str) -> None:
     async with app_client(down) as http:
         assert (await http.get("/healthz")).status_code == 200
         ready = await http.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["nats"] == "unavailable"
         assert ready.json()["checks"]["postgres"].startswith("unavailable")
-        response = await post(http, viewer.token, "{ me { subject } }")
+        response = await post(http, token, "{ me { subject } }")
         assert response.status_code == 503
         assert error_codes(response.json()) == ["UNAVAILABLE"]
         token = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("tdc_x", "y"))
