@@ -114,13 +114,27 @@ def test_acting_needs_analyst_in_the_named_organization(action: Action, related,
         assert not access.may(viewer(kind, role, org=me), action, unrelated)
 
 
-@pytest.mark.parametrize(
-    "action", [Action.CREATE_CONFERENCE, Action.CREATE_AGREEMENT, Action.SET_AGREEMENT_STATUS, Action.ADD_COMMITMENT]
-)
 @pytest.mark.parametrize("kind", list(K))
-def test_conference_work_needs_the_organizer_role_in_any_kind(action: Action, kind: K) -> None:
-    assert access.may(viewer(kind, Role.ORGANIZER), action)
-    assert not access.may(viewer(kind, Role.ANALYST, Role.ORG_ADMIN, Role.PLATFORM_ADMIN), action)
+def test_any_kind_with_the_organizer_role_creates_conferences(kind: K) -> None:
+    assert access.may(viewer(kind, Role.ORGANIZER), Action.CREATE_CONFERENCE)
+    assert not access.may(viewer(kind, Role.ANALYST, Role.ORG_ADMIN, Role.PLATFORM_ADMIN), Action.CREATE_CONFERENCE)
+
+
+@pytest.mark.parametrize("action", [Action.CREATE_AGREEMENT, Action.SET_AGREEMENT_STATUS, Action.ADD_COMMITMENT])
+@pytest.mark.parametrize("kind", list(K))
+def test_only_the_conference_organizer_shapes_its_agreements(action: Action, kind: K) -> None:
+    organizer, participant = uuid4(), uuid4()
+    conference = Relation(organizer_id=organizer, participant_ids=frozenset({participant}))
+    assert access.may(viewer(kind, Role.ORGANIZER, org=organizer), action, conference)
+    assert not access.may(viewer(kind, Role.ORGANIZER, org=participant), action, conference)
+    assert not access.may(viewer(kind, Role.ANALYST, Role.ORG_ADMIN, Role.PLATFORM_ADMIN, org=organizer), action, conference)
+
+
+@pytest.mark.parametrize("kind", list(K))
+def test_who_may_measure_another_organization(kind: K) -> None:
+    me, competitor = uuid4(), uuid4()
+    assert access.may_measure(viewer(kind, org=me), me)
+    assert access.may_measure(viewer(kind, org=me), competitor) is (kind != K.COMPANY)
 
 
 def test_update_commitment_is_for_the_owner_analyst_or_the_conference_organizer() -> None:

@@ -199,3 +199,10 @@ async def test_reporting_writes_its_event_in_the_same_transaction(
     assert envelope["data"]["status"] == "NOTIFIED" and envelope["data"]["reference"] == notice["reference"]
     assert envelope["data"]["contentHashes"] == [{"algorithm": "SHA256", "value": "ab" * 32}]
     assert "url" not in envelope["data"]
+
+
+async def test_control_characters_in_notes_are_bad_input(hotline: Member, provider: Organization) -> None:
+    result = await hotline.gql(REPORT, {"i": report_input(provider, note="hidden\u0000byte")})
+    assert error_codes(result) == ["BAD_USER_INPUT"] and "control characters" in result["errors"][0]["message"]
+    fine = await hotline.gql(REPORT, {"i": report_input(provider, note="two\nlines\tand a tab")})
+    assert "errors" not in fine

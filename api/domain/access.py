@@ -258,10 +258,14 @@ ACTIONS: dict[Action, tuple[Grant, ...]] = {
     Action.IMPOSE_PENALTY: _REGULATOR,
     Action.CLOSE_ENFORCEMENT_CASE: _REGULATOR,
     Action.FILE_OBJECTION: (Grant(ANALYST, the_provider),),
+    # ACCESS.md says "ORGANIZER role (any kind)"; we read the last three as the ORGANIZER of the
+    # conference's organizing organization, as updateCommitment says outright. Otherwise any
+    # participant holding ORGANIZER could withdraw the ministry's agreements or add commitments
+    # for other parties.
     Action.CREATE_CONFERENCE: (Grant(ORGANIZER),),
-    Action.CREATE_AGREEMENT: (Grant(ORGANIZER),),
-    Action.SET_AGREEMENT_STATUS: (Grant(ORGANIZER),),
-    Action.ADD_COMMITMENT: (Grant(ORGANIZER),),
+    Action.CREATE_AGREEMENT: (Grant(ORGANIZER, the_organizer),),
+    Action.SET_AGREEMENT_STATUS: (Grant(ORGANIZER, the_organizer),),
+    Action.ADD_COMMITMENT: (Grant(ORGANIZER, the_organizer),),
     Action.UPDATE_COMMITMENT: (Grant(ANALYST, the_owner), Grant(ORGANIZER, the_organizer)),
     Action.REGISTER_VICTIM_ALERT: (Grant(ANALYST, kinds(K.POLICE, K.HOTLINE)),),
     Action.CANCEL_VICTIM_ALERT: (Grant(ANALYST, the_holder),),
@@ -299,6 +303,17 @@ def audit_scope(viewer: Viewer) -> AuditScope | None:
     if viewer.has(ORG_ADMIN):
         return AuditScope(viewer.organization_id)
     return None
+
+
+def may_measure(viewer: Viewer, owner_id: UUID) -> bool:
+    """Whether the viewer may attach a KPI (a live measurement of the owner's notices) to a commitment.
+
+    A KPI shows its measured value to everyone who sees the commitment, so a company
+    organizing a conference could otherwise measure a competitor exactly, where
+    statistics give it only a suppressed `others` row. Kinds that may see provider
+    figures may measure anyone; others only their own organization.
+    """
+    return viewer.organization_kind in PROVIDER_NAMES_SHOWN_TO or viewer.organization_id == owner_id
 
 
 def may_grant(viewer: Viewer, roles: Iterable[Role]) -> bool:

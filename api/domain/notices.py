@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 from .errors import BadUserInput, Conflict
-from .organizations import OrganizationKind
+from .organizations import OrganizationKind, reject_control_characters
 
 
 class NoticeStatus(StrEnum):
@@ -273,6 +273,7 @@ def screen_note(note: str | None, *, field: str = "note") -> str | None:
         return None
     if len(note) > NOTE_MAX:
         raise BadUserInput(f"{field} must be at most {NOTE_MAX} characters, got {len(note)}")
+    reject_control_characters(note, field)
     text = EMAIL.sub(REDACTED, note)
     text = IPV6.sub(lambda m: REDACTED if _is_ip(m.group(0)) else m.group(0), text)
     text = IPV4.sub(REDACTED, text)

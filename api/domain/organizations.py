@@ -58,8 +58,18 @@ class Viewer:
         return role in self.roles
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def reject_control_characters(value: str, what: str) -> None:
+    """PostgreSQL refuses NUL in text; other control characters have no business in shared records."""
+    if CONTROL.search(value):
+        raise BadUserInput(f"{what} must not contain control characters")
+
+
 def clean_name(value: str, *, what: str = "name", limit: int = NAME_MAX) -> str:
     """Trim and bound a display name; names are shown to every party, so keep them tidy."""
+    reject_control_characters(value, what)
     name = " ".join(value.split())
     if not name:
         raise BadUserInput(f"{what} must not be empty")
