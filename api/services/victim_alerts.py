@@ -1,0 +1,102 @@
+"""Victim alerts: register, cancel, read (the holder only), and match removed notices.
+
+The victim token is encrypted at rest with the URL protector's AES-GCM keys,
+bound to the alert id; it is decrypted only to show it to the holder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from ..domain import access
+from ..domain import events as domain_events
+from ..domain.access import Action, Relation
+from ..domain.errors import BadUserInput, Conflict, NotFound
+from ..domain.ids import to_global_id, uuid7
+from ..domain.organizations import Viewer
+from ..domain.victim_alerts import VictimAlert, check_cancel, clean_alert_hashes, clean_token
+from ..protect import UrlProtector
+from ..store import audit, events
+from ..store import victim_alerts as store
+from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
+
+IDEMPOTENCY_KEY_MAX = 200
+
+
+def sees(viewer: Viewer, alert: VictimAlert | None) -> bool:
+    return alert is not None and access.sees_victim_alert(viewer, holder_id=alert.holder_id)
+
+
+def token_of(protector: UrlProtector, alert: VictimAlert) -> str:
+    return protector.decrypt(alert.id, alert.token_ciphertext, alert.token_key_id)
+
+
+async def register(
+    pool: asyncpg.Pool,
+    protector: UrlProtector,
+    viewer: Viewer,
+    *,
+    victim_token: str,
+    content_hashes: Sequence[tuple[str, str]],
+    idempotency_key: str | None,
+    now: datetime,
+) -> VictimAlert:
+    access.require(viewer, Action.REGISTER_VICTIM_ALERT)
+    token = clean_token(victim_token)
+    hashes = clean_alert_hashes(content_hashes)
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+        raise BadUserInput(f"idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+    keyed = [IdempotencyKey(idempotency_key, 0)] if idempotency_key else []
+    async with pool.acquire() as conn, conn.transaction():
+        earlier = await claim_keys(conn, viewer, "registerVictimAlert", keyed)
+        if earlier:
+            found = (await store.by_ids(conn, [next(iter(earlier.values())).result_id]))[0]
+            if found is None:
+                raise Conflict("the victim alert recorded for this idempotency key no longer exists")
+            return found
+        alert_id = uuid7(int(now.timestamp() * 1000))
+        ciphertext, key_id = protector.encrypt(alert_id, token)
+        alert = VictimAlert(alert_id, viewer.organization_id, ciphertext, key_id, now, None)
+        await store.insert(conn, alert, hashes)
+        await audit.append(conn, viewer, "victim_alert.register", to_global_id("VictimAlert", alert.id))
+        await record_keys(conn, viewer, "registerVictimAlert", [(k, alert.id, False) for k in keyed])
+    return alert
+
+
+async def cancel(pool: asyncpg.Pool, viewer: Viewer, alert_id: UUID, *, now: datetime) -> VictimAlert:
+    async with pool.acquire() as conn, conn.transaction():
+        alert = await store.get_for_update(conn, alert_id)
+        if alert is None or not sees(viewer, alert):
+            raise NotFound("no VictimAlert with that id")
+        access.require(viewer, Action.CANCEL_VICTIM_ALERT, Relation(holder_id=alert.holder_id))
+        check_cancel(alert)
+        await store.cancel(conn, alert.id, now)
+        await audit.append(conn, viewer, "victim_alert.cancel", to_global_id("VictimAlert", alert.id))
+    return VictimAlert(alert.id, alert.holder_id, alert.token_ciphertext, alert.token_key_id, alert.created_at, now)
+
+
+async def alerts_of(pool: asyncpg.Pool, viewer: Viewer) -> list[VictimAlert]:
+    async with pool.acquire() as conn:
+        return [a for a in await store.of_holder(conn, viewer.organization_id) if sees(viewer, a)]
+
+
+async def match_removed_notice(conn: asyncpg.Connection, notice_id: UUID, *, now: datetime) -> int:
+    """Record matches of a removed notice with active alerts, once each, with a VICTIM_ALERT_MATCHED event
+    to the holder alone; in the caller's transaction. Returns how many matches are new."""
+    found = await store.matching_alerts(conn, notice_id)
+    if not found:
+        return 0
+    new = await store.record_matches(conn, [alert_id for alert_id, _ in found], notice_id, now)
+    await events.append(
+        conn,
+        [
+            domain_events.victim_alert_matched(alert_id, holder_id, notice_id, at=now)
+            for alert_id, holder_id in found
+            if alert_id in new
+        ],
+    )
+    return len(new)
