@@ -156,6 +156,21 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.registry import main as run_workers
+    from workers.registry import resolve
+
+    from . import logs
+
+    settings = _settings()
+    _need_database(settings)
+    if not settings.nats_url:
+        raise SettingsError("set TAKEDOWN_NATS_URL, or start `takedown dev` (its stack is then used)")
+    resolve(args.names)  # an unknown name is an error before anything starts
+    logs.configure(settings.log_level)
+    return run_workers(settings, args.names)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from .dev import run_dev
 
@@ -175,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.set_defaults(run=cmd_dev)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(run=cmd_migrate)
+
+    worker = sub.add_parser("worker", help="run workers: relay, webhooks, deadlines, victim-alerts (or all); SIGTERM stops them cleanly")
+    worker.add_argument("names", nargs="*", default=["all"], metavar="NAME", help="worker names, or all (the default)")
+    worker.set_defaults(run=cmd_worker)
 
     serve = sub.add_parser("serve", help="run the API")
     serve.add_argument("--host", default="127.0.0.1")

@@ -8,12 +8,15 @@ demo organization, and serves until Ctrl-C, when it stops what it started.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from contextlib import ExitStack
 from typing import Any
 
 import uvicorn
+
+from workers.registry import run_workers
 
 from . import logs
 from .app import create_app
@@ -65,7 +68,14 @@ async def run_dev(settings: Settings, *, host: str, port: int) -> int:
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, lifespan="on")
         )
-        await server.serve()
+        # All workers (relay, webhooks, deadlines) run in this process beside the API.
+        stop_workers = asyncio.Event()
+        workers = asyncio.create_task(run_workers(settings, ["all"], stop_workers), name="workers")
+        try:
+            await server.serve()
+        finally:
+            stop_workers.set()
+            await asyncio.wait_for(workers, timeout=30)
     return 0
 
 

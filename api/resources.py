@@ -21,6 +21,7 @@ from .auth.external import ExternalJwks
 from .auth.keys import SigningKey, load_signing_key
 from .auth.tokens import TokenVerifier
 from .domain.notices import ContentCategory
+from .messaging.hub import LiveHub
 from .metrics import Metrics
 from .protect import UrlProtector, load_url_protector
 from .ratelimit import RateLimiter
@@ -46,6 +47,7 @@ class Resources:
     _notices: NoticeCommands | None = field(default=None, repr=False)
     nats: NATS | None = None
     _nats_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _hub: LiveHub | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Resources:
@@ -78,6 +80,13 @@ class Resources:
         return self._notices
 
     @property
+    def hub(self) -> LiveHub:
+        """The process's one live subscription to the event stream, shared by all GraphQL subscribers."""
+        if self._hub is None:
+            self._hub = LiveHub(self.settings, lambda: self.nats)
+        return self._hub
+
+    @property
     def db(self) -> asyncpg.Pool:
         assert self.pool is not None, "the database pool is opened by the app's lifespan"
         return self.pool
@@ -106,6 +115,8 @@ class Resources:
                 delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:
+        if self._hub is not None:
+            await self._hub.stop()
         if self._nats_task is not None:
             self._nats_task.cancel()
             try:

@@ -12,6 +12,7 @@ import asyncpg
 from .domain.errors import Conflict
 from .domain.organizations import Organization, OrganizationKind, Role
 from .protect import UrlProtector
+from .seed_conference import seed_conference
 from .seed_notices import seed_notices
 from .services.organizations import create_organization
 from .store import organizations as store
@@ -54,4 +55,5 @@ async def seed(pool: asyncpg.Pool, protector: UrlProtector | None = None) -> lis
         seeded.append((organization, demo))
     if protector is not None:
         await seed_notices(pool, protector, [organization for organization, _ in seeded])
+    await seed_conference(pool, [organization for organization, _ in seeded])
     return seeded

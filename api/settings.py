@@ -48,6 +48,23 @@ class Settings:
     deadline_hours: tuple[tuple[str, int], ...] = ()  # per category; 24 hours by default
     escalation_grace_hours: int = 24
 
+    # The event backbone (contract/EVENTS.md): the JetStream stream, the relay, workers, webhooks.
+    stream_name: str = "TAKEDOWN"
+    stream_replicas: int = 1  # 3 in a cluster (infra/nats/)
+    stream_duplicate_window_seconds: int = 120  # a relay re-publish inside it is dropped by JetStream
+    stream_max_age_days: int = 30  # retention; PostgreSQL keeps every event regardless
+    relay_batch: int = 1000
+    relay_poll_seconds: float = 2.0  # safety net under LISTEN/NOTIFY
+    worker_ack_wait_seconds: int = 30
+    subscription_buffer: int = 1000  # live events queued per subscriber before it is cut off
+    deadlines_poll_seconds: float = 30.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_hours: int = 24  # keep retrying a failing endpoint at least this long
+    webhook_backoff_base_seconds: float = 30.0
+    webhook_backoff_max_seconds: float = 3 * 3600.0
+    webhook_concurrency: int = 32  # deliveries in flight per worker process
+    webhook_per_endpoint: int = 4  # in flight per endpoint, so one slow endpoint cannot take every slot
+
     # GraphQL guards.
     graphiql: bool | None = None  # None: on in development, off in production
     introspection: bool | None = None  # None: on in development, off in production
@@ -102,6 +119,15 @@ class Settings:
             url_hmac_key=read.text("URL_HMAC_KEY", ""),
             deadline_hours=read.pairs("DEADLINE_HOURS"),
             escalation_grace_hours=read.integer("ESCALATION_GRACE_HOURS", cls.escalation_grace_hours),
+            stream_name=read.text("STREAM_NAME", cls.stream_name),
+            stream_replicas=read.integer("STREAM_REPLICAS", cls.stream_replicas),
+            stream_duplicate_window_seconds=read.integer("STREAM_DUPLICATE_WINDOW_SECONDS", cls.stream_duplicate_window_seconds),
+            stream_max_age_days=read.integer("STREAM_MAX_AGE_DAYS", cls.stream_max_age_days),
+            relay_batch=read.integer("RELAY_BATCH", cls.relay_batch),
+            worker_ack_wait_seconds=read.integer("WORKER_ACK_WAIT_SECONDS", cls.worker_ack_wait_seconds),
+            subscription_buffer=read.integer("SUBSCRIPTION_BUFFER", cls.subscription_buffer),
+            webhook_retry_hours=read.integer("WEBHOOK_RETRY_HOURS", cls.webhook_retry_hours),
+            webhook_concurrency=read.integer("WEBHOOK_CONCURRENCY", cls.webhook_concurrency),
             graphiql=read.boolean("GRAPHIQL"),
             introspection=read.boolean("INTROSPECTION"),
             max_query_depth=read.integer("MAX_QUERY_DEPTH", cls.max_query_depth),

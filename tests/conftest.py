@@ -8,6 +8,7 @@ their own organizations rather than by truncating tables.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -214,3 +215,14 @@ async def platform_admin(make: Factory) -> Member:
 @pytest.fixture
 async def org_admin(make: Factory) -> Member:
     return await make.member(OrganizationKind.COMPANY, Role.ORG_ADMIN, Role.ANALYST, Role.MEMBER)
+
+
+@pytest.fixture(scope="session")
+async def relay(settings: Settings) -> AsyncIterator[Any]:
+    """The outbox relay for the session database, publishing to the session's NATS (tests of events need it)."""
+    from tests.eventing import Running
+    from workers.relay import Relay
+
+    async with Running(Relay(settings, poll_seconds=0.5)) as running:
+        await asyncio.wait_for(running.active.wait(), 30)
+        yield running

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from .conferences import Agreement, AgreementStatus, Commitment, CommitmentStatus, Conference
+from .enforcement import EnforcementCase, EnforcementStatus
 from .ids import to_global_id, uuid7
 from .notices import Changed, ContentHash, Notice, NoticeStatus
 from .organizations import OrganizationKind
@@ -132,4 +134,141 @@ def notice_changed(changed: Changed) -> Event:
         at=changed.entry.at,
         actor_kind=changed.entry.actor_kind,
         previous=changed.entry.from_status,
+    )
+
+
+# ------------------------------------------------- enforcement, conferences, victim alerts
+# `data` carries ids, statuses and timestamps only: no notes, no penalty amounts
+# (null below the CASE tier), never a victim token or an alert's hashes.
+
+
+def enforcement_event(
+    case: EnforcementCase,
+    name: str,
+    *,
+    at: datetime,
+    actor_kind: OrganizationKind | None,
+    previous: EnforcementStatus | None = None,
+) -> Event:
+    return Event(
+        id=uuid7(),
+        aggregate="enforcement",
+        name=name,
+        scope=str(case.provider_id),
+        aggregate_id=case.id,
+        aggregate_type="EnforcementCase",
+        aggregate_version=case.version,
+        occurred_at=at,
+        actor_kind=actor_kind,
+        data={
+            "caseId": to_global_id("EnforcementCase", case.id),
+            "reference": case.reference,
+            "providerId": to_global_id("Organization", case.provider_id),
+            "status": case.status.value,
+            "previousStatus": previous.value if previous else None,
+            "openedAt": iso(case.opened_at),
+            "orderDueAt": iso(case.order_due_at) if case.order_due_at else None,
+        },
+    )
+
+
+def conference_created(conference: Conference, *, actor_kind: OrganizationKind) -> Event:
+    return Event(
+        id=uuid7(),
+        aggregate="conference",
+        name="created",
+        scope=str(conference.id),
+        aggregate_id=conference.id,
+        aggregate_type="Conference",
+        aggregate_version=None,
+        occurred_at=conference.created_at,
+        actor_kind=actor_kind,
+        data={
+            "conferenceId": to_global_id("Conference", conference.id),
+            "title": conference.title,
+            "heldOn": conference.held_on.isoformat(),
+            "organizerId": to_global_id("Organization", conference.organizer_id),
+            "participantIds": [to_global_id("Organization", p) for p in conference.participant_ids],
+        },
+    )
+
+
+def agreement_event(
+    agreement: Agreement,
+    name: str,
+    *,
+    at: datetime,
+    actor_kind: OrganizationKind,
+    previous: AgreementStatus | None = None,
+) -> Event:
+    return Event(
+        id=uuid7(),
+        aggregate="agreement",
+        name=name,
+        scope=str(agreement.conference_id),
+        aggregate_id=agreement.id,
+        aggregate_type="Agreement",
+        aggregate_version=agreement.version,
+        occurred_at=at,
+        actor_kind=actor_kind,
+        data={
+            "agreementId": to_global_id("Agreement", agreement.id),
+            "conferenceId": to_global_id("Conference", agreement.conference_id),
+            "title": agreement.title,
+            "status": agreement.status.value,
+            "previousStatus": previous.value if previous else None,
+            "partyIds": [to_global_id("Organization", p) for p in agreement.party_ids],
+        },
+    )
+
+
+def commitment_event(
+    commitment: Commitment,
+    name: str,
+    *,
+    at: datetime,
+    actor_kind: OrganizationKind | None,
+    previous: CommitmentStatus | None = None,
+) -> Event:
+    return Event(
+        id=uuid7(),
+        aggregate="commitment",
+        name=name,
+        scope=str(commitment.conference_id),
+        aggregate_id=commitment.id,
+        aggregate_type="Commitment",
+        aggregate_version=commitment.version,
+        occurred_at=at,
+        actor_kind=actor_kind,
+        data={
+            "commitmentId": to_global_id("Commitment", commitment.id),
+            "agreementId": to_global_id("Agreement", commitment.agreement_id),
+            "conferenceId": to_global_id("Conference", commitment.conference_id),
+            "ownerId": to_global_id("Organization", commitment.owner_id),
+            "status": commitment.status.value,
+            "previousStatus": previous.value if previous else None,
+            "progress": commitment.progress,
+            "dueOn": commitment.due_on.isoformat() if commitment.due_on else None,
+        },
+    )
+
+
+def victim_alert_matched(alert_id: UUID, holder_id: UUID, notice_id: UUID, *, at: datetime) -> Event:
+    """To the holder alone (scope = its id); the data names the alert and the notice, never the token or hashes."""
+    return Event(
+        id=uuid7(),
+        aggregate="victim_alert",
+        name="matched",
+        scope=str(holder_id),
+        aggregate_id=alert_id,
+        aggregate_type="VictimAlert",
+        aggregate_version=None,
+        occurred_at=at,
+        actor_kind=None,
+        data={
+            "victimAlertId": to_global_id("VictimAlert", alert_id),
+            "noticeId": to_global_id("Notice", notice_id),
+            "matchedAt": iso(at),
+            "removed": True,
+        },
     )

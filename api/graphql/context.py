@@ -41,6 +41,13 @@ class Loaders:
         self.hashes = DataLoader[UUID, list[ContentHash]](self._batch(notices.hashes))
         self.related = DataLoader[UUID, list[Notice]](self._batch(notices.related))
         self.url = DataLoader[Notice, str | None](self._urls, cache_key_fn=lambda n: n.id)
+        self._by_name: dict[str, DataLoader[Any, Any]] = {}
+
+    def keyed(self, name: str, read: Callable[[asyncpg.Connection, list[UUID]], Awaitable[list[T]]]) -> DataLoader[UUID, T]:
+        """A loader created on first use, for the domains that batch by id (conferences, enforcement, alerts)."""
+        if name not in self._by_name:
+            self._by_name[name] = DataLoader[UUID, T](self._batch(read))
+        return self._by_name[name]
 
     def _batch(self, read: Callable[[asyncpg.Connection, list[UUID]], Awaitable[list[T]]]) -> Callable[[list[UUID]], Awaitable[list[T]]]:
         async def load(keys: list[UUID]) -> list[T]:

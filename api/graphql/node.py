@@ -9,7 +9,7 @@ import strawberry
 
 from ..domain.ids import from_global_id
 from ..services import api_clients
-from . import notices
+from . import conferences, enforcement, events, notices, victim_alerts, webhooks
 from .context import Info
 from .types import ApiClientType, Node, OrganizationType
 
@@ -29,6 +29,13 @@ RESOLVERS: dict[str, Callable[[Info, UUID], Awaitable[Node | None]]] = {
     "Organization": _organization,
     "ApiClient": _api_client,
     "Notice": notices.resolve_node,
+    "EnforcementCase": enforcement.resolve_node,
+    "Conference": conferences.resolve_conference,
+    "Agreement": conferences.resolve_agreement,
+    "Commitment": conferences.resolve_commitment,
+    "VictimAlert": victim_alerts.resolve_node,
+    "Event": events.resolve_node,
+    "Webhook": webhooks.resolve_node,
 }
 
 

@@ -16,15 +16,38 @@ from strawberry.tools import merge_types
 from ..settings import Settings
 from .administration import AdministrationMutation, AdministrationQuery
 from .audit import AuditQuery
+from .conferences import AgreementType, CommitmentType, ConferenceMutation, ConferenceQuery, ConferenceType
+from .enforcement import EnforcementCaseType, EnforcementMutation, EnforcementQuery
+from .events import EventNode, EventQuery, EventSubscription
 from .limits import QueryLimits
 from .node import NodeQuery
 from .notices import NoticeMutation, NoticeQuery, NoticeType
 from .outcome import Outcome
+from .statistics import StatisticsQuery
 from .types import ApiClientType, OrganizationType
+from .victim_alerts import VictimAlertMutation, VictimAlertQuery, VictimAlertType
+from .webhooks import WebhookMutation, WebhookQuery, WebhookType
 
-Query = merge_types("Query", (NodeQuery, AdministrationQuery, NoticeQuery, AuditQuery))
-Mutation = merge_types("Mutation", (NoticeMutation, AdministrationMutation))
-TYPES = [OrganizationType, ApiClientType, NoticeType]
+Query = merge_types(
+    "Query",
+    (NodeQuery, AdministrationQuery, NoticeQuery, AuditQuery, EnforcementQuery, ConferenceQuery, StatisticsQuery, VictimAlertQuery, EventQuery, WebhookQuery),
+)
+Subscription = merge_types("Subscription", (EventSubscription,))
+Mutation = merge_types(
+    "Mutation", (NoticeMutation, EnforcementMutation, ConferenceMutation, VictimAlertMutation, WebhookMutation, AdministrationMutation)
+)
+TYPES = [
+    OrganizationType,
+    ApiClientType,
+    NoticeType,
+    EnforcementCaseType,
+    ConferenceType,
+    AgreementType,
+    CommitmentType,
+    VictimAlertType,
+    EventNode,
+    WebhookType,
+]
 
 
 class Schema(strawberry.Schema):
@@ -32,7 +55,7 @@ class Schema(strawberry.Schema):
         """Errors are mapped, logged and counted once, by the Outcome extension."""
 
 
-schema = Schema(query=Query, mutation=Mutation, types=TYPES)
+schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, types=TYPES)
 
 
 def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
@@ -49,7 +72,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return Schema(query=Query, mutation=Mutation, types=TYPES, extensions=extensions)
+    return Schema(query=Query, mutation=Mutation, subscription=Subscription, types=TYPES, extensions=extensions)
 
 
 def sdl() -> str:

@@ -20,6 +20,8 @@ from ..domain.access import Action, Relation
 from ..domain.errors import BadUserInput, Conflict, NotFound
 from ..domain.ids import to_global_id, uuid7
 from ..domain.notices import (
+    AWAITING_REMOVAL,
+    Changed,
     ContentCategory,
     ContentHash,
     HistoryEntry,
@@ -39,11 +41,29 @@ from ..domain.notices import (
 from ..domain.organizations import OrganizationKind, Viewer
 from ..protect import UrlProtector
 from ..store import audit, events
+from ..store import deadlines as deadlines_store
 from ..store import notices as store
 from ..store import organizations as organizations_store
 from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
 
 MAX_BATCH = 1000
+
+# The platform acts on its own only for deadlines. It is operated under the ministry,
+# so its automatic escalations carry actor kind GOVERNMENT in history and events; its
+# audit entries have subject "platform" and the platform's own organization (created
+# by migration 0004, so the audit log can name it like any other actor).
+PLATFORM_ACTOR_KIND = OrganizationKind.GOVERNMENT
+PLATFORM_ORGANIZATION_ID = UUID("00000000-0000-7000-8000-000000000001")
+AUTOMATIC_ESCALATION_NOTE = "Escalated by the platform: still not removed after the deadline and grace period."
+
+
+@dataclass(frozen=True)
+class _PlatformActor:
+    organization_id: UUID
+    subject: str
+
+
+PLATFORM = _PlatformActor(PLATFORM_ORGANIZATION_ID, "platform")
 IDEMPOTENCY_KEY_MAX = 200
 
 ACTION_FOR = {
@@ -256,16 +276,52 @@ class NoticeCommands:
                 note=screened,
                 refusal_reason=refusal_reason,
             )
-            try:
-                async with conn.transaction():  # a savepoint: the unique index may refuse a reappearance
-                    await store.update(conn, changed.notice, now)
-            except asyncpg.UniqueViolationError:
-                raise Conflict(
-                    f"notice {notice.reference} cannot reopen: another open notice exists for the same URL and provider"
-                ) from None
-            await store.insert_history(conn, [(notice.id, changed.entry)])
-            await events.append(conn, [domain_events.notice_changed(changed)])
-            await audit.append(conn, viewer, AUDIT_FOR[transition], to_global_id("Notice", notice.id))
+            await self._write_change(conn, changed, viewer, now)
+        return changed.notice
+
+    async def _write_change(self, conn: asyncpg.Connection, changed: Changed, actor: audit.Actor, now: datetime) -> None:
+        """State, history, event and audit entry of one transition, in the caller's transaction."""
+        notice = changed.notice
+        try:
+            async with conn.transaction():  # a savepoint: the unique index may refuse a reappearance
+                await store.update(conn, notice, now)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                f"notice {notice.reference} cannot reopen: another open notice exists for the same URL and provider"
+            ) from None
+        await store.insert_history(conn, [(notice.id, changed.entry)])
+        await events.append(conn, [domain_events.notice_changed(changed)])
+        await audit.append(conn, actor, AUDIT_FOR[changed.transition], to_global_id("Notice", notice.id))
+
+    # ----------------------------------------------------------- the platform's own acts (deadlines worker)
+
+    async def mark_overdue(self, notice_id: UUID, *, now: datetime) -> Notice | None:
+        """Emit NOTICE_OVERDUE once, when the deadline has passed and the notice still awaits removal.
+
+        None when there is nothing to do (not overdue, already told, or removed meanwhile):
+        the worker may call this as often as it likes.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            notice = await store.get_for_update(conn, notice_id)
+            if notice is None or not notice.overdue(now) or not await deadlines_store.claim_overdue(conn, notice_id, now):
+                return None
+            await events.append(conn, [domain_events.notice_event(notice, "overdue", at=now, actor_kind=None)])
+            await audit.append(conn, PLATFORM, "notice.overdue", to_global_id("Notice", notice.id))
+        return notice
+
+    async def escalate_overdue(self, notice_id: UUID, *, now: datetime, grace: timedelta) -> Notice | None:
+        """Escalate as the platform (the same lifecycle command as escalateNotice, without the viewer's role check).
+
+        Only a notice still NOTIFIED or ACKNOWLEDGED `grace` after its deadline; None otherwise.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            notice = await store.get_for_update(conn, notice_id)
+            if notice is None or notice.status not in AWAITING_REMOVAL or now < notice.due_at + grace:
+                return None
+            changed = apply(
+                notice, Transition.ESCALATE, actor_kind=PLATFORM_ACTOR_KIND, now=now, note=AUTOMATIC_ESCALATION_NOTE
+            )
+            await self._write_change(conn, changed, PLATFORM, now)
         return changed.notice
 
     async def verify(

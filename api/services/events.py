@@ -1,0 +1,220 @@
+"""Events as a viewer may receive them: which, at what tier, redacted how (ACCESS.md, EVENTS.md).
+
+One rule for the paged query, the live subscription and webhooks: an event is
+delivered only if the viewer may see its object NOW (at delivery time), and
+whatever it carries is cut to the viewer's tier. The SQL in
+api/store/event_reads.py narrows first; `readable` decides.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from ..domain import access
+from ..domain.access import Tier
+from ..domain.errors import BadUserInput
+from ..domain.ids import from_global_id
+from ..domain.notices import Notice
+from ..domain.organizations import OrganizationKind, Viewer
+from ..store import event_reads as store
+from ..store import notices as notices_store
+from ..store.event_reads import CONFERENCE_SCOPED, EventQuery, EventRecord
+from .notice_reads import Visible, visible
+
+AGGREGATES = ("victim_alert", "enforcement", "conference", "agreement", "commitment", "notice")
+MAX_PAGE = 500
+SCAN_LIMIT = 5000  # rows looked at per page before returning what was found (a cursor still advances)
+
+
+def type_name(key: str) -> str:
+    """notice.reported -> NOTICE_REPORTED"""
+    return key.replace(".", "_").upper()
+
+
+def key_of(type_name: str) -> str:
+    """NOTICE_REPORTED -> notice.reported; VICTIM_ALERT_MATCHED -> victim_alert.matched"""
+    lowered = type_name.lower()
+    for aggregate in AGGREGATES:
+        if lowered.startswith(aggregate + "_"):
+            return f"{aggregate}.{lowered[len(aggregate) + 1:]}"
+    raise BadUserInput(f"unknown event type {type_name}")
+
+
+@dataclass(frozen=True)
+class Delivered:
+    record: EventRecord
+    tier: Tier
+    notice: Visible | None = None  # the notice as it is now, for notice events
+
+
+@dataclass(frozen=True)
+class EventPage:
+    items: list[Delivered]
+    has_next: bool
+    last_seq: int  # the position reached (may be past the last item when invisible rows were skipped)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The viewer's own filter (EventFilter), in subject spelling."""
+
+    keys: tuple[str, ...] | None = None
+    provider_ids: tuple[str, ...] | None = None
+
+    def matches(self, record: EventRecord) -> bool:
+        if self.keys is not None and record.key not in self.keys:
+            return False
+        if self.provider_ids is not None:
+            return record.aggregate in ("notice", "enforcement") and record.scope in self.provider_ids
+        return True
+
+
+def wanted(types: Sequence[str] | None, provider_ids: Sequence[UUID] | None) -> Wanted:
+    return Wanted(
+        keys=tuple(key_of(t) for t in types) if types is not None else None,
+        provider_ids=tuple(str(p) for p in provider_ids) if provider_ids is not None else None,
+    )
+
+
+async def query_for(conn: asyncpg.Connection, viewer: Viewer, want: Wanted) -> EventQuery:
+    """A company's reads are narrowed on the server to subjects scoped to it (td.notice.*.<its id>)."""
+    company = viewer.organization_kind is OrganizationKind.COMPANY
+    conference_ids = tuple(str(c) for c in await store.conferences_of(conn, viewer.organization_id)) if company else ()
+    return EventQuery(
+        own_scope=str(viewer.organization_id) if company else None,
+        conference_ids=conference_ids,
+        keys=want.keys,
+        provider_ids=want.provider_ids,
+    )
+
+
+def live_patterns(viewer: Viewer) -> tuple[str, ...] | None:
+    """Subjects a live subscriber listens to; None: all (then each event is still checked)."""
+    if viewer.organization_kind is not OrganizationKind.COMPANY:
+        return None
+    own = str(viewer.organization_id)
+    return (
+        f"td.notice.*.{own}",
+        f"td.enforcement.*.{own}",
+        f"td.victim_alert.*.{own}",
+        *(f"td.{aggregate}.>" for aggregate in CONFERENCE_SCOPED),
+    )
+
+
+def _uuid(global_id: object) -> UUID | None:
+    try:
+        return from_global_id(str(global_id))[1]
+    except Exception:
+        return None
+
+
+async def readable(conn: asyncpg.Connection, viewer: Viewer, records: Sequence[EventRecord]) -> list[Delivered]:
+    """The records the viewer may see now, each with its tier (and notice), in the given order."""
+    notice_ids = {r.record_id for r in (_NoticeRef.of(rec) for rec in records) if r is not None}
+    notices: dict[UUID, Notice] = {}
+    if notice_ids:
+        loaded = await notices_store.by_ids(conn, sorted(notice_ids))
+        notices = {n.id: n for n in loaded if n is not None}
+    conference_ids = {UUID(r.scope) for r in records if r.aggregate in CONFERENCE_SCOPED and _is_uuid(r.scope)}
+    conferences = await store.conference_access(conn, sorted(conference_ids)) if conference_ids else {}
+
+    delivered: list[Delivered] = []
+    for record in records:
+        if record.aggregate == "notice":
+            ref = _NoticeRef.of(record)
+            seen = visible(viewer, notices.get(ref.record_id)) if ref else None
+            if seen is not None:
+                delivered.append(Delivered(record, seen.tier, seen))
+        elif record.aggregate == "enforcement":
+            tier = access.enforcement_tier(viewer, provider_id=UUID(record.scope)) if _is_uuid(record.scope) else None
+            if tier is not None:
+                delivered.append(Delivered(record, tier))
+        elif record.aggregate == "victim_alert":
+            if _is_uuid(record.scope) and access.sees_victim_alert(viewer, holder_id=UUID(record.scope)):
+                ref = _NoticeRef.of(record)
+                matched = visible(viewer, notices.get(ref.record_id)) if ref else None
+                delivered.append(Delivered(record, Tier.FULL, matched))
+        elif record.aggregate in CONFERENCE_SCOPED:
+            found = conferences.get(UUID(record.scope)) if _is_uuid(record.scope) else None
+            if found and access.sees_conference(viewer, organizer_id=found[0], participant_ids=found[1]):
+                delivered.append(Delivered(record, Tier.FULL))
+        # Anything else (an aggregate this version does not know) is delivered to no one.
+    return delivered
+
+
+@dataclass(frozen=True)
+class _NoticeRef:
+    record_id: UUID
+
+    @classmethod
+    def of(cls, record: EventRecord) -> _NoticeRef | None:
+        if record.aggregate not in ("notice", "victim_alert"):
+            return None
+        key = _uuid(record.data.get("noticeId"))
+        return cls(key) if key else None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+        return True
+    except ValueError:
+        return False
+
+
+# What each tier may not see in a notice event's data (contract: contentHashes only at
+# FULL; reporter and preservation flag only from CASE up).
+HIDDEN_BELOW = {
+    Tier.FULL: (),
+    Tier.CASE: ("contentHashes",),
+    Tier.STATUS: ("contentHashes", "reporterId", "preservationRequested"),
+}
+
+
+def redacted(delivered: Delivered) -> dict[str, Any]:
+    """The CloudEvent as this viewer may receive it: `data` cut to its tier."""
+    envelope = copy.deepcopy(delivered.record.envelope)
+    data = envelope.get("data")
+    if isinstance(data, dict) and delivered.record.aggregate == "notice":
+        for name in HIDDEN_BELOW[delivered.tier]:
+            data.pop(name, None)
+    return envelope
+
+
+async def page(
+    pool: asyncpg.Pool, viewer: Viewer, want: Wanted, *, after: int, first: int, until: int | None = None
+) -> EventPage:
+    """Oldest first from `after`; `until` bounds a replay to a known head."""
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}, got {first}")
+    items: list[Delivered] = []
+    position = after
+    scanned = 0
+    batch = max(first + 1, 100)
+    async with pool.acquire() as conn:
+        query = await query_for(conn, viewer, want)
+        while True:
+            chunk = await store.page(conn, query, after=position, limit=batch, until=until)
+            scanned += len(chunk)
+            for delivered in await readable(conn, viewer, chunk):
+                if len(items) == first:
+                    return EventPage(items, True, items[-1].record.seq)
+                items.append(delivered)
+            if chunk:
+                position = chunk[-1].seq
+            if len(chunk) < batch:
+                return EventPage(items, False, position)
+            if scanned >= SCAN_LIMIT:
+                # Many rows this viewer may not see: return what was found; the cursor moves past them.
+                return EventPage(items, True, position)
+
+
+async def head(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn:
+        return await store.head(conn)

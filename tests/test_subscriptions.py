@@ -1,0 +1,204 @@
+"""GraphQL subscriptions and the paged events query: visibility, redaction, latency, resume, slow clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import websockets
+
+from api.app import create_app
+from api.domain.organizations import OrganizationKind as K
+from api.domain.organizations import Role
+from api.settings import Settings
+from tests.conftest import Factory, Member
+from tests.eventing import GraphQLWs, serve
+from tests.notices_helpers import REPORT_MANY, act, report, report_input
+
+EVENT_FIELDS = "id cursor type occurredAt actorKind notice { id status visibility contentHashes { value } reporter { id } provider { id } }"
+SUBSCRIBE = f"subscription($after: String, $filter: EventFilter) {{ events(after: $after, filter: $filter) {{ {EVENT_FIELDS} }} }}"
+PAGE = f"query($after: String, $first: Int, $filter: EventFilter) {{ events(after: $after, first: $first, filter: $filter) {{ edges {{ cursor node {{ {EVENT_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+SHA = "ab" * 32
+
+
+@pytest.fixture(scope="module")
+async def server(settings: Settings, relay: Any) -> AsyncIterator[str]:
+    async with serve(create_app(settings)) as address:
+        yield address
+
+
+async def members(make: Factory) -> tuple[Member, Member, Member]:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST, Role.MEMBER)
+    company = await make.member(K.COMPANY, Role.ANALYST, Role.MEMBER)
+    prosecutor = await make.member(K.PROSECUTOR, Role.ANALYST, Role.MEMBER)
+    return hotline, company, prosecutor
+
+
+async def test_a_prosecutor_receives_each_event_within_a_second_of_the_commit(make: Factory, server: str) -> None:
+    hotline, company, prosecutor = await members(make)
+    async with GraphQLWs(server, prosecutor.token) as ws:
+        await ws.subscribe(SUBSCRIBE, {"filter": {"providerIds": [company.org_id]}})
+        # The subscription is live once a first event arrives (there is no "subscribed" message).
+        for _ in range(50):
+            warm = await report(hotline, company.organization)
+            try:
+                first = (await ws.events(1, timeout=1.0))[0]
+                break
+            except (TimeoutError, AssertionError):
+                continue
+        else:
+            raise AssertionError("the subscription never went live")
+        assert first["notice"]["id"] == warm["id"]
+        delays = []
+        for _ in range(5):
+            notice = await report(hotline, company.organization, contentHashes=[{"algorithm": "SHA256", "value": SHA}])
+            returned = time.perf_counter()
+            event = (await ws.events(1, timeout=5))[0]
+            delays.append(time.perf_counter() - returned)
+            assert event["type"] == "NOTICE_REPORTED" and event["notice"]["id"] == notice["id"]
+            assert event["notice"]["visibility"] == "FULL" and event["notice"]["contentHashes"] == [{"value": SHA}]
+            assert event["actorKind"] == "HOTLINE"
+        assert max(delays) < 1.0, delays
+
+
+async def test_a_company_never_receives_another_companys_notice_events(make: Factory, server: str) -> None:
+    hotline, company, _ = await members(make)
+    other = await make.organization(K.COMPANY)
+    async with GraphQLWs(server, company.token) as ws:
+        await ws.subscribe(SUBSCRIBE)
+        first = await _warm_up(ws, hotline, company)
+        foreign = [await report(hotline, other) for _ in range(3)]
+        own = await report(hotline, company.organization)
+        events = await ws.events(1)
+        # Events arrive in commit order: had the others' come, they would have come first.
+        assert events[0]["notice"]["id"] == own["id"]
+        assert first["notice"]["provider"]["id"] == company.org_id
+        assert not await ws.silence(0.5)
+
+    page = await company.gql(PAGE, {"first": 100})
+    assert "errors" not in page, page
+    seen = {e["node"]["notice"]["id"] for e in page["data"]["events"]["edges"]}
+    assert own["id"] in seen and not seen & {n["id"] for n in foreign}
+
+
+async def test_resume_after_disconnect_yields_exactly_the_missed_events(make: Factory, server: str) -> None:
+    hotline, company, prosecutor = await members(make)
+    mine = {"providerIds": [company.org_id]}
+    async with GraphQLWs(server, prosecutor.token) as ws:
+        await ws.subscribe(SUBSCRIBE, {"filter": mine})
+        first = await _warm_up(ws, hotline, company)
+    cursor = first["cursor"]
+
+    missed = [await report(hotline, company.organization) for _ in range(3)]
+    await act(company, "acknowledge", missed[0]["id"])
+
+    async with GraphQLWs(server, prosecutor.token) as ws:
+        await ws.subscribe(SUBSCRIBE, {"after": cursor, "filter": mine})
+        replayed = await ws.events(4)
+        assert [(e["type"], e["notice"]["id"]) for e in replayed] == [
+            ("NOTICE_REPORTED", missed[0]["id"]),
+            ("NOTICE_REPORTED", missed[1]["id"]),
+            ("NOTICE_REPORTED", missed[2]["id"]),
+            ("NOTICE_ACKNOWLEDGED", missed[0]["id"]),
+        ]
+        # The notice is resolved as it is now, not as it was when the event happened.
+        assert replayed[0]["notice"]["status"] == "ACKNOWLEDGED"
+        live = await report(hotline, company.organization)
+        nxt = await ws.events(1)
+        assert nxt[0]["notice"]["id"] == live["id"]
+        assert not await ws.silence(0.5)  # no duplicate of anything replayed
+    cursors = [e["cursor"] for e in replayed + nxt]
+    assert len(set(cursors)) == len(cursors)
+
+    # The paged query is the same stream.
+    page = await prosecutor.gql(PAGE, {"after": cursor, "filter": mine, "first": 10})
+    assert [e["cursor"] for e in page["data"]["events"]["edges"]] == cursors
+
+
+async def test_a_slow_subscriber_is_cut_off_and_resumes_with_its_cursor(
+    make: Factory, settings: Settings, relay: Any
+) -> None:
+    hotline, company, prosecutor = await members(make)
+    mine = {"providerIds": [company.org_id]}
+    async with serve(create_app(settings.with_overrides(subscription_buffer=2))) as address:
+        async with GraphQLWs(address, prosecutor.token) as ws:
+            await ws.subscribe(SUBSCRIBE, {"filter": mine})
+            last = (await _warm_up(ws, hotline, company))["cursor"]
+            burst = await hotline.gql(REPORT_MANY, {"i": [report_input(company.organization) for _ in range(200)]})
+            ids = [r["notice"]["id"] for r in burst["data"]["reportNotices"]["results"]]
+            received: list[str] = []
+            error: dict[str, Any] | None = None
+            for _ in range(300):
+                frame = await ws.frame(20)
+                if frame["type"] == "next" and "errors" in frame["payload"]:
+                    error = frame["payload"]["errors"][0]
+                    break
+                assert frame["type"] == "next", frame
+                received.append(frame["payload"]["data"]["events"]["notice"]["id"])
+                last = frame["payload"]["data"]["events"]["cursor"]
+            assert error is not None, "200 events into a buffer of 2 must overflow"
+            assert error["extensions"]["code"] == "SLOW_CONSUMER"
+            assert error["extensions"]["resumeAfter"] == last
+            assert (await ws.frame(5))["type"] == "complete"
+            with pytest.raises(websockets.ConnectionClosed) as closed:  # and disconnected
+                await ws.frame(10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
+
+        async with GraphQLWs(address, prosecutor.token) as ws:
+            await ws.subscribe(SUBSCRIBE, {"after": last, "filter": mine})
+            rest = await ws.events(len(ids) - len(received), timeout=60)
+    assert received + [e["notice"]["id"] for e in rest] == ids
+
+
+async def test_events_are_redacted_to_the_viewers_tier(make: Factory, relay: Any) -> None:
+    hotline, company, _ = await members(make)
+    regulator = await make.member(K.REGULATOR, Role.MEMBER)
+    government = await make.member(K.GOVERNMENT, Role.MEMBER)
+    notice = await report(hotline, company.organization, contentHashes=[{"algorithm": "SHA256", "value": SHA}])
+    mine = {"providerIds": [company.org_id], "types": ["NOTICE_REPORTED"]}
+    tiers = {}
+    for viewer in (company, regulator, government, hotline):
+        page = await viewer.gql(PAGE, {"filter": mine, "first": 100})
+        assert "errors" not in page, page
+        found = [e["node"] for e in page["data"]["events"]["edges"] if e["node"]["notice"]["id"] == notice["id"]]
+        assert len(found) == 1
+        tiers[viewer.organization.kind] = found[0]["notice"]
+    assert tiers[K.COMPANY]["contentHashes"] == [{"value": SHA}]
+    assert tiers[K.REGULATOR]["visibility"] == "CASE" and tiers[K.REGULATOR]["contentHashes"] is None
+    assert tiers[K.REGULATOR]["reporter"] is not None
+    assert tiers[K.GOVERNMENT]["visibility"] == "STATUS" and tiers[K.GOVERNMENT]["reporter"] is None
+    assert tiers[K.GOVERNMENT]["contentHashes"] is None
+
+
+async def test_the_paged_query_walks_the_stream_in_order(make: Factory, relay: Any) -> None:
+    hotline, company, prosecutor = await members(make)
+    reported = [await report(hotline, company.organization) for _ in range(5)]
+    mine = {"providerIds": [company.org_id]}
+    seen: list[str] = []
+    after = None
+    for _ in range(10):
+        page = (await prosecutor.gql(PAGE, {"after": after, "first": 2, "filter": mine}))["data"]["events"]
+        seen += [e["node"]["notice"]["id"] for e in page["edges"]]
+        after = page["pageInfo"]["endCursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+    assert seen == [n["id"] for n in reported]
+    node = await prosecutor.gql('query($id: ID!) { node(id: $id) { ... on Event { type notice { id } } } }', {"id": page["edges"][-1]["node"]["id"]})
+    assert node["data"]["node"] == {"type": "NOTICE_REPORTED", "notice": {"id": reported[-1]["id"]}}
+    other = await make.member(K.COMPANY, Role.MEMBER)
+    assert (await other.gql('query($id: ID!) { node(id: $id) { id } }', {"id": page["edges"][-1]["node"]["id"]}))["data"]["node"] is None
+    bad = await prosecutor.gql(PAGE, {"after": "not-a-cursor"})
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def _warm_up(ws: GraphQLWs, hotline: Member, company: Member) -> dict[str, Any]:
+    """Report until the (just subscribed) subscription delivers; returns the first event."""
+    for _ in range(50):
+        await report(hotline, company.organization)
+        try:
+            return (await ws.events(1, timeout=1.0))[0]
+        except (TimeoutError, AssertionError):
+            continue
+    raise AssertionError("the subscription never went live")
