@@ -139,7 +139,8 @@ async def test_a_slow_subscriber_is_cut_off_and_resumes_with_its_cursor(
                 received.append(frame["payload"]["data"]["events"]["notice"]["id"])
                 last = frame["payload"]["data"]["events"]["cursor"]
             assert error is not None, "200 events into a buffer of 2 must overflow"
-            assert error["extensions"]["code"] == "SLOW_CONSUMER"
+            assert error["extensions"]["code"] == "UNAVAILABLE"
+            assert error["extensions"]["reason"] == "SLOW_CONSUMER"
             assert error["extensions"]["resumeAfter"] == last
             assert (await ws.frame(5))["type"] == "complete"
             with pytest.raises(websockets.ConnectionClosed) as closed:  # and disconnected
@@ -202,3 +203,32 @@ async def _warm_up(ws: GraphQLWs, hotline: Member, company: Member) -> dict[str,
         except (TimeoutError, AssertionError):
             continue
     raise AssertionError("the subscription never went live")
+
+
+async def test_preservation_requests_are_not_delivered_below_the_case_tier(make: Factory, relay: Any) -> None:
+    """The event type says what preservationRequested would, so STATUS-tier viewers do not get the event."""
+    hotline, company, prosecutor = await members(make)
+    notice = await report(hotline, company.organization)
+    police = await make.member(K.POLICE, Role.ANALYST)
+    await act(police, "preserve", notice["id"])
+    kinds = {"providerIds": [company.org_id], "types": ["NOTICE_PRESERVATION_REQUESTED"]}
+
+    async def preservation_events(viewer: Member) -> list[str]:
+        page = await viewer.gql(PAGE, {"filter": kinds, "first": 100})
+        assert "errors" not in page, page
+        return [e["node"]["notice"]["id"] for e in page["data"]["events"]["edges"] if e["node"]["notice"]["id"] == notice["id"]]
+
+    assert await preservation_events(prosecutor) == [notice["id"]]
+    assert await preservation_events(company) == [notice["id"]]
+    assert await preservation_events(await make.member(K.REGULATOR)) == [notice["id"]]
+    assert await preservation_events(await make.member(K.GOVERNMENT)) == []
+    assert await preservation_events(await make.member(K.HOTLINE)) == []
+
+
+async def test_a_cursor_beyond_any_position_is_bad_input(make: Factory) -> None:
+    prosecutor = await make.member(K.PROSECUTOR)
+    import base64
+
+    huge = base64.urlsafe_b64encode(b"event:99999999999999999999").decode()
+    result = await prosecutor.gql(PAGE, {"after": huge})
+    assert result["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -217,6 +217,11 @@ async def test_registration_rules(make: Factory, settings: Settings, pool: async
         ("http://8.8.8.8/hook", False, False),
         ("https://user:pw@8.8.8.8/hook", True, False),
         ("ftp://8.8.8.8/hook", True, False),
+        ("https://[64:ff9b::a00:1]/hook", True, False),  # NAT64 of 10.0.0.1
+        ("https://[2002:a00:1::]/hook", True, False),  # 6to4 of 10.0.0.1
+        ("https://[::a00:1]/hook", True, False),  # IPv4-compatible 10.0.0.1
+        ("https://..example/hook", False, False),  # an empty label
+        ("https://" + "a" * 64 + ".example/hook", False, False),  # a label longer than 63
     ],
 )
 async def test_webhook_urls_cannot_reach_private_addresses_in_production(url: str, production: bool, allowed: bool) -> None:
@@ -249,3 +254,12 @@ def test_signatures_follow_standard_webhooks() -> None:
     body = b'{"test": 2432232314}'
     signature = service.sign(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+async def test_deliveries_connect_to_the_address_that_was_checked() -> None:
+    """No DNS-rebinding window: the request goes to the checked IP, with the name kept for Host and TLS."""
+    target = await service.pinned_target("https://8.8.8.8:8443/hook?x=1", production=True)
+    assert target.url == "https://8.8.8.8:8443/hook?x=1"
+    named = await service.pinned_target("http://localhost:8080/hook", production=False)
+    assert named.url.startswith(("http://127.0.0.1:8080/hook", "http://[::1]:8080/hook"))
+    assert named.host_header == "localhost:8080" and named.sni_hostname is None

@@ -173,26 +173,32 @@ class WebhooksWorker:
         status: int | None = None
         error: str | None = None
         try:
-            await service.check_url(webhook.url, production=self.settings.production)
+            target = await service.pinned_target(webhook.url, production=self.settings.production)
             secret = service.secret_of(self.protector, webhook)
             timestamp = int(time.time())
             message_id = str(job.event_id)  # the same across retries, so receivers can deduplicate
-            response = await self.http.post(
-                webhook.url,
-                content=body,
-                headers={
-                    "content-type": CONTENT_TYPE,
-                    "webhook-id": message_id,
-                    "webhook-timestamp": str(timestamp),
-                    "webhook-signature": service.sign(secret, message_id, timestamp, body),
-                    "user-agent": "TakedownExchange-Webhooks/1",
-                },
-                timeout=self.settings.webhook_timeout_seconds,
-            )
-            status = response.status_code
-            await response.aclose()
+            # One deadline for the whole exchange (httpx's timeout is per phase, so a server
+            # dripping bytes could hold a slot for ever), and the body is never read.
+            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
+                async with self.http.stream(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers={
+                        "host": target.host_header,
+                        "content-type": CONTENT_TYPE,
+                        "webhook-id": message_id,
+                        "webhook-timestamp": str(timestamp),
+                        "webhook-signature": service.sign(secret, message_id, timestamp, body),
+                        "user-agent": "TakedownExchange-Webhooks/1",
+                    },
+                    extensions={"sni_hostname": target.sni_hostname} if target.sni_hostname else {},
+                ) as response:
+                    status = response.status_code
         except BadUserInput as exc:
             error = exc.message
+        except TimeoutError:
+            error = "Timeout"
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         succeeded = status is not None and 200 <= status < 300

@@ -70,7 +70,7 @@ def decode_cursor(cursor: str | None) -> int:
         return 0
     try:
         kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "event" or not seq.isdigit():
+        if kind != "event" or not seq.isdigit() or int(seq) > 2**63 - 1:
             raise ValueError(kind)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -209,7 +209,8 @@ def _known(delivered: Delivered) -> bool:
 def slow_consumer(last: int) -> GraphQLError:
     return GraphQLError(
         "the subscriber fell too far behind and was cut off; subscribe again with `after` set to the last cursor received",
-        extensions={"code": "SLOW_CONSUMER", "resumeAfter": encode_cursor(last) if last else None},
+        # A contract code (the client should come back later), with the reason and where to resume.
+        extensions={"code": "UNAVAILABLE", "reason": "SLOW_CONSUMER", "resumeAfter": encode_cursor(last) if last else None},
     )
 
 

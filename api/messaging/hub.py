@@ -112,6 +112,7 @@ class LiveHub:
         self._feeds: set[Feed] = set()
         self._subscription: Any = None
         self._lock = asyncio.Lock()
+        self._stream_floor = 0
         self.received = 0
 
     @property
@@ -129,7 +130,11 @@ class LiveHub:
                 if nc is not None and nc.is_connected:
                     try:
                         js = nc.jetstream(timeout=5)
-                        await ensure_stream(js, self.settings)
+                        info = await ensure_stream(js, self.settings)
+                        # An ordered consumer that resets before its first message restarts
+                        # from sequence 1 and would replay the whole stream; nothing at or
+                        # below the head at start is live, so it is dropped (see _on_message).
+                        self._stream_floor = info.state.last_seq
                         self._subscription = await js.subscribe(
                             SUBJECTS,
                             stream=self.settings.stream_name,
@@ -163,6 +168,9 @@ class LiveHub:
             self._feeds.discard(feed)
 
     async def _on_message(self, msg: Msg) -> None:
+        metadata = msg.metadata if msg.reply else None
+        if metadata is not None and metadata.sequence.stream <= self._stream_floor:
+            return
         try:
             seq = int((msg.headers or {}).get(SEQ, "0"))
             event = LiveEvent(seq, msg.subject, json.loads(msg.data))

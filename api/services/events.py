@@ -129,7 +129,12 @@ async def readable(conn: asyncpg.Connection, viewer: Viewer, records: Sequence[E
         if record.aggregate == "notice":
             ref = _NoticeRef.of(record)
             seen = visible(viewer, notices.get(ref.record_id)) if ref else None
-            if seen is not None:
+            # The event type itself tells what the field would: below the tier that sees
+            # preservationRequested, a preservation event is not delivered at all.
+            hidden = record.name == "preservation_requested" and seen is not None and not access.shows(
+                seen.tier, "preservationRequested"
+            )
+            if seen is not None and not hidden:
                 delivered.append(Delivered(record, seen.tier, seen))
         elif record.aggregate == "enforcement":
             tier = access.enforcement_tier(viewer, provider_id=UUID(record.scope)) if _is_uuid(record.scope) else None

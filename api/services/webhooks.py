@@ -23,7 +23,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -63,9 +63,26 @@ def secret_of(protector: UrlProtector, webhook: store.WebhookRow) -> str:
     return protector.decrypt(webhook.id, webhook.secret_ciphertext, webhook.secret_key_id)
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """IPv4 reachable through an IPv6 form: mapped, 6to4, Teredo, NAT64, or IPv4-compatible."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in NAT64 or (int(address) >> 32 == 0 and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return _refused(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address) and (inner := _embedded_ipv4(address)) is not None:
+        if _refused(inner):
+            return True
     return (
         address.is_private
         or address.is_loopback
@@ -87,7 +104,37 @@ async def resolve(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Addre
         infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise BadUserInput(f"url: the host {host!r} does not resolve") from None
+    except (UnicodeError, ValueError):
+        raise BadUserInput(f"url: {host[:80]!r} is not a valid host name") from None
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery connects: the checked address itself, so DNS cannot change between check and connect."""
+
+    url: str  # with the checked IP address in place of the host name
+    host_header: str
+    sni_hostname: str | None
+
+
+async def pinned_target(url: str, *, production: bool) -> Target:
+    """Resolve and check once, then connect to exactly what was checked (no DNS-rebinding window)."""
+    checked = await check_url(url, production=production)
+    parts = urlsplit(checked)
+    host = (parts.hostname or "").rstrip(".")
+    addresses = await resolve(host)
+    allowed = [a for a in addresses if not (production and _refused(a))]
+    if not allowed:
+        raise BadUserInput("url resolves to a private, loopback, link-local or reserved address")
+    address = allowed[0]
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    return Target(
+        url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+        host_header=parts.netloc,
+        sni_hostname=host if parts.scheme == "https" else None,
+    )
 
 
 async def check_url(url: str, *, production: bool) -> str:

@@ -1,0 +1,60 @@
+"""The benchmark command still runs end to end (tiny counts): every figure is produced, with its baseline.
+
+Not a performance test: targets are not asserted, only that each measurement happened and is a
+positive number. The run is a subprocess with its own NATS (so its 2,000-event backlog never
+reaches the session's stream) on the session's PostgreSQL, in fresh databases it drops again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED = [
+    "ingest reportNotices x50",
+    "ingest reportNotice, c16",
+    "read notices(first: 50), c1",
+    "read notices(first: 50), c32",
+    "events commit->subscriber, 1 sub ",
+    "events commit->subscriber, 3 subs ",
+    "events commit->subscriber, 5 subs ",
+    "events memory per idle subscription",
+    "statistics(groupBy: PROVIDER), 1 year of 2,000",
+    "relay backlog of 2,000 -> JetStream",
+]
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(n.replace(",", "")) for n in NUMBER.findall(text)]
+
+
+def test_the_benchmark_command_produces_every_figure_beside_its_baseline(services: Services, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
+    env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
+    out = tmp_path / "rows.json"
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--json", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    assert len(rows) == len(EXPECTED), [r["path"] for r in rows]
+    for prefix, row in zip(EXPECTED, rows, strict=True):
+        assert row["path"].startswith(prefix), (prefix, row["path"])
+        measured, baseline = _numbers(row["measured"]), _numbers(row["baseline"])
+        assert measured and baseline, row
+        if "memory" in row["path"]:
+            continue  # an RSS delta over four subscriptions is a few pages: present, not necessarily positive
+        assert measured[0] > 0 and baseline[0] > 0, row
+        assert row["ratio"] is not None and row["ratio"] > 0, row
+        if row["target"]:
+            assert row["met"] in (True, False), row
+    events = [r for r in rows if r["path"].startswith("events commit")]
+    assert all("missing" not in r["measured"] and "errors" not in r["measured"] for r in events), events
+    assert "Benchmarks (smoke" in done.stdout and "relay backlog" in done.stdout  # the one table, printed
