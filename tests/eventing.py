@@ -73,6 +73,9 @@ class GraphQLWs:
         self.token = token
         self.socket: Any = None
         self._ids = 0
+        # Notices reported only to see the subscription go live: a late one must not be
+        # mistaken for what a test waits for next.
+        self.ignored: set[str] = set()
 
     async def __aenter__(self) -> GraphQLWs:
         self.socket = await websockets.connect(f"ws://{self.address}/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
@@ -112,8 +115,28 @@ class GraphQLWs:
         while len(got) < count:
             message = await self.frame(max(0.01, deadline - time.monotonic()))
             assert message["type"] == "next" and "errors" not in message["payload"], message
-            got.append(message["payload"]["data"]["events"])
+            event = message["payload"]["data"]["events"]
+            if (event.get("notice") or {}).get("id") not in self.ignored:
+                got.append(event)
         return got
+
+    async def warm_up(self, report: Callable[[], Awaitable[str]], attempts: int = 50) -> dict[str, Any]:
+        """Report (returning the notice id) until the subscription delivers; returns the first event.
+
+        Every warm-up notice is ignored from then on, so a slow one cannot arrive later in a
+        test's sequence.
+        """
+        warm: set[str] = set()
+        for _ in range(attempts):
+            warm.add(await report())
+            try:
+                first = (await self.events(1, timeout=1.0))[0]
+            except (TimeoutError, AssertionError):
+                continue
+            assert first["notice"]["id"] in warm, first
+            self.ignored |= warm
+            return first
+        raise AssertionError("the subscription never went live")
 
     async def silence(self, seconds: float) -> list[dict[str, Any]]:
         """Whatever arrives within `seconds` (to prove that nothing does)."""
