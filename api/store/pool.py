@@ -28,6 +28,19 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 QueryObserver = Callable[[LoggedQuery], None]
 
 
+class PooledConnection(asyncpg.Connection):
+    """Skips asyncpg's reset on every release to the pool: one round trip fewer per acquire.
+
+    Safe because nothing here leaves session state on a pooled connection: locks are
+    transaction-scoped (pg_advisory_xact_lock), settings are SET LOCAL, and LISTEN and
+    session locks (relay, migrations) use connections of their own. Open transactions
+    are still rolled back by asyncpg on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def _init_connection(conn: asyncpg.Connection, observer: QueryObserver | None = None) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -45,6 +58,7 @@ async def create_pool(settings: Settings, dsn: str | None = None, *, observer: Q
         min_size=0,
         max_size=settings.db_pool_max,
         init=functools.partial(_init_connection, observer=observer),
+        connection_class=PooledConnection,
         timeout=settings.db_timeout_seconds,
         command_timeout=30,
     )
