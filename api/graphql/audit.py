@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 
 import strawberry
 
-from ..domain.errors import BadUserInput
 from ..services import audit
 from ..store.audit import AuditEntry
+from . import cursors
 from .context import Info
 from .types import OrganizationType, PageInfo, load_organization
 
@@ -43,19 +42,11 @@ class AuditEntryConnection:
 
 
 def _cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"audit:{seq}".encode()).decode()
+    return cursors.encode("audit", seq)
 
 
 def _after(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "audit":
-            raise ValueError(kind)
-        return int(seq)
-    except ValueError:
-        raise BadUserInput("after is not a cursor of the audit log") from None
+    return cursors.decode(cursor, "audit", cursors.sequence, "the audit log")
 
 
 @strawberry.type

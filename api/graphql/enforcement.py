@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from uuid import UUID
 
@@ -11,13 +9,13 @@ import strawberry
 
 from ..domain.access import Tier, shows
 from ..domain.enforcement import EnforcementCase, EnforcementStatus, EnforcementStep, Step
-from ..domain.errors import BadUserInput
 from ..domain.ids import expect_global_id, to_global_id
 from ..domain.organizations import OrganizationKind
 from ..services import enforcement as service
 from ..services.enforcement import VisibleCase, visible
 from ..services.notice_reads import visible as visible_notice
 from ..store import enforcement as store
+from . import cursors
 from .context import Info
 from .notices import NoticeType
 from .types import Node, OrganizationType, PageInfo, load_organization
@@ -119,19 +117,11 @@ class IssueOrderInput:
 
 
 def _cursor(case_id: UUID) -> str:
-    return base64.urlsafe_b64encode(f"enforcement:{case_id}".encode()).decode()
+    return cursors.encode("enforcement", case_id)
 
 
 def _after(cursor: str | None) -> UUID | None:
-    if cursor is None:
-        return None
-    try:
-        kind, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "enforcement":
-            raise ValueError(kind)
-        return UUID(key)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadUserInput("after is not a cursor of enforcement cases") from None
+    return cursors.decode(cursor, "enforcement", cursors.uuid, "enforcement cases")
 
 
 async def resolve_node(info: Info, key: UUID) -> EnforcementCaseType | None:

@@ -15,8 +15,6 @@ overlap is removed by cursor: no gap, no duplicate, across reconnects too
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -35,7 +33,7 @@ from ..services import events as service
 from ..services.events import Delivered
 from ..store import event_reads
 from ..store.event_reads import EventRecord
-from . import conferences, enforcement, victim_alerts
+from . import conferences, cursors, enforcement, victim_alerts
 from .conferences import AgreementType, CommitmentType, ConferenceType
 from .context import Info, Loaders
 from .enforcement import EnforcementCaseType
@@ -62,19 +60,11 @@ REPLAY_PAGE = 500
 
 
 def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"event:{seq}".encode()).decode()
+    return cursors.encode("event", seq)
 
 
 def decode_cursor(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    try:
-        kind, _, seq = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "event" or not seq.isdigit() or int(seq) > 2**63 - 1:
-            raise ValueError(kind)
-        return int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadUserInput("after is not a cursor of events") from None
+    return cursors.decode(cursor, "event", cursors.sequence, "events") or 0
 
 
 @strawberry.type(name="Event")

@@ -6,8 +6,6 @@ the tier is computed once per notice by the access policy and carried with it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Awaitable
 from datetime import datetime
 from uuid import UUID
@@ -35,6 +33,7 @@ from ..domain.organizations import OrganizationKind, Viewer
 from ..services.notice_reads import Visible, list_notices, url_filter, visible
 from ..services.notices import Reported, ReportInput
 from ..store.notices import NoticeFilter as StoreFilter
+from . import cursors
 from .context import Info
 from .types import Node, OrganizationType, PageInfo, load_organization
 
@@ -260,19 +259,11 @@ class ReportNoticesPayload:
 
 
 def _cursor(notice_id: UUID) -> str:
-    return base64.urlsafe_b64encode(f"notice:{notice_id}".encode()).decode()
+    return cursors.encode("notice", notice_id)
 
 
 def _after(cursor: str | None) -> UUID | None:
-    if cursor is None:
-        return None
-    try:
-        kind, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "notice":
-            raise ValueError(kind)
-        return UUID(key)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadUserInput("after is not a cursor of notices") from None
+    return cursors.decode(cursor, "notice", cursors.uuid, "notices")
 
 
 def _store_filter(info: Info, given: NoticeFilter | None) -> StoreFilter:
