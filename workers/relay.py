@@ -86,7 +86,10 @@ class Relay:
 
     async def _session(self, js: JetStreamContext, stop: asyncio.Event) -> None:
         """One PostgreSQL session: stand by until the lock is ours, then pump until stopped."""
-        conn = await asyncpg.connect(self.settings.database_url, timeout=self.settings.db_timeout_seconds)
+        # A query that hangs (a network partition) must end, or a standby could never take over.
+        conn = await asyncpg.connect(
+            self.settings.database_url, timeout=self.settings.db_timeout_seconds, command_timeout=30
+        )
         try:
             while not await outbox.try_lock(conn):
                 if await _sleep_or_stop(stop, STANDBY_SECONDS):

@@ -98,7 +98,10 @@ class WebhooksWorker:
         self.attempts = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(self.runner.run(stop), self.deliver_loop(stop))
+        """Both halves live and die together: if one fails, the other is cancelled (no orphan consumer)."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.runner.run(stop))
+            group.create_task(self.deliver_loop(stop))
 
     # ------------------------------------------------------------ 1. events -> jobs
 
