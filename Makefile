@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: dev test lint clean
+.PHONY: dev test lint clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,13 @@ dev: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .data
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check api workers infra tests
+	$(VENV)/bin/ruff check api workers infra tests bench
 	$(VENV)/bin/mypy api workers infra
 	$(VENV)/bin/lint-imports

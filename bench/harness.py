@@ -7,8 +7,10 @@ Everything started here is stopped on the way out. Nothing here is used by the A
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +38,64 @@ from api.services.organizations import create_organization  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from api.store.pool import create_pool  # noqa: E402
 from infra.stack import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each benchmark does: FULL (the figures of record), QUICK (a look in a minute), SMOKE (the test suite)."""
+
+    name: str
+    bulk_calls: int  # reportNotices calls measured (after one warm-up call)
+    bulk_size: int  # inputs per reportNotices call
+    raw_rows: int  # rows of the raw unnest baseline (batches of 500)
+    singles: int  # reportNotice calls at concurrency 16
+    reads: int  # notices(first: 50) requests per concurrency level and side
+    subscribers: tuple[int, ...]  # WebSocket subscriber counts, one latency run each
+    events: int  # events per latency run (reported one at a time, each once all its subscribers got the last)
+    statistics_notices: int
+    statistics_runs: int
+    relay_rows: int  # the relay's backlog
+
+
+FULL = Sizes("full", 5, 1000, 20_000, 2000, 600, (1, 100, 500), 2000, 100_000, 7, 100_000)
+QUICK = Sizes("quick", 2, 1000, 2000, 200, 60, (1, 20, 50), 150, 20_000, 3, 10_000)
+SMOKE = Sizes("smoke", 2, 50, 500, 32, 10, (1, 3, 5), 60, 2000, 2, 2000)
+SIZES = {s.name: s for s in (FULL, QUICK, SMOKE)}
+
+
+@dataclass(frozen=True)
+class Services:
+    """A PostgreSQL server (its admin DSN) and a NATS server, shared by the stacks of one run."""
+
+    admin_dsn: str
+    nats_url: str
+    workdir: Path
+
+
+@asynccontextmanager
+async def services() -> AsyncIterator[Services]:
+    """Embedded PostgreSQL and NATS in a temporary folder (or TAKEDOWN_DATABASE_URL / TAKEDOWN_NATS_URL),
+    stopped and removed on the way out."""
+    workdir = Path(tempfile.mkdtemp(prefix="td-bench-"))
+    started: list[EmbeddedPostgres | EmbeddedNats] = []
+    try:
+        admin = os.environ.get("TAKEDOWN_DATABASE_URL")
+        nats_url = os.environ.get("TAKEDOWN_NATS_URL")
+        if not admin:
+            postgres = EmbeddedPostgres(workdir / "pg")
+            postgres.start()
+            started.append(postgres)
+            admin = postgres.dsn()
+        if not nats_url:
+            nats = EmbeddedNats(workdir / "nats")
+            nats_url = nats.start()
+            started.append(nats)
+        yield Services(admin, nats_url, workdir)
+    finally:
+        for service in reversed(started):
+            with contextlib.suppress(Exception):
+                service.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @dataclass
@@ -55,29 +116,24 @@ class Stack:
 
 
 @asynccontextmanager
-async def stack() -> AsyncIterator[Stack]:
-    workdir = Path(tempfile.mkdtemp(prefix="td-bench-"))
-    started: list[EmbeddedPostgres | EmbeddedNats] = []
-    try:
-        admin = os.environ.get("TAKEDOWN_DATABASE_URL")
-        nats_url = os.environ.get("TAKEDOWN_NATS_URL")
-        if not admin:
-            postgres = EmbeddedPostgres(workdir / "pg")
-            postgres.start()
-            started.append(postgres)
-            admin = postgres.dsn()
-        if not nats_url:
-            nats = EmbeddedNats(workdir / "nats")
-            nats_url = nats.start()
-            started.append(nats)
+async def stack(shared: Services | None = None) -> AsyncIterator[Stack]:
+    """A fresh, migrated database with a hotline and a company (and their tokens) on `shared`
+    services, or on services of its own; the database is dropped on the way out."""
+    async with contextlib.AsyncExitStack() as exits:
+        if shared is None:
+            shared = await exits.enter_async_context(services())
         name = f"bench_{secrets.token_hex(4)}"
-        await ensure_database(admin, name)
-        dsn = admin.rsplit("/", 1)[0] + f"/{name}"
+        await ensure_database(shared.admin_dsn, name)
+        exits.push_async_callback(_drop_database, shared.admin_dsn, name)
+        base, _, rest = shared.admin_dsn.rpartition("/")
+        query = rest.partition("?")[2]
+        dsn = f"{base}/{name}" + (f"?{query}" if query else "")
         await migrate_database(dsn)
+        workdir = shared.workdir / name
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
         env.update(
             TAKEDOWN_DATABASE_URL=dsn,
-            TAKEDOWN_NATS_URL=nats_url,
+            TAKEDOWN_NATS_URL=shared.nats_url,
             TAKEDOWN_DATA_DIR=str(workdir / "data"),
             TAKEDOWN_URL_KEYS=f"b1:{new_key()}",
             TAKEDOWN_URL_HMAC_KEY=new_key(),
@@ -99,19 +155,40 @@ async def stack() -> AsyncIterator[Stack]:
             return issue_token(key, settings, subject="bench", organization_id=str(org.id), roles=["ANALYST", "MEMBER"],
                                ttl_seconds=3600)
 
-        yield Stack(workdir, dsn, nats_url, env, settings, hotline, company, token(hotline), token(company))
-    finally:
-        for service in reversed(started):
-            service.stop()
+        yield Stack(workdir, dsn, shared.nats_url, env, settings, hotline, company, token(hotline), token(company))
+
+
+async def _drop_database(admin_dsn: str, name: str) -> None:
+    with contextlib.suppress(Exception):
+        conn = await asyncpg.connect(admin_dsn, timeout=10)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
 
 
 @asynccontextmanager
-async def server(env: dict[str, str], *command: str) -> AsyncIterator[str]:
-    """A server subprocess on a free loopback port; yields its base URL once /healthz answers."""
-    port = free_port()
-    process = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+async def process(env: dict[str, str], *command: str, stop: signal.Signals = signal.SIGINT) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """A subprocess (output discarded), stopped with `stop` (then killed after 20 s) on the way out."""
+    child = subprocess.Popen(list(command), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.send_signal(stop)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+@asynccontextmanager
+async def served(env: dict[str, str], *command: str) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A server subprocess on a free loopback port; yields its base URL and process once /healthz answers."""
+    port = free_port()
+    async with process(env, *command, "--port", str(port)) as child:
+        base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient() as http:
             deadline = time.monotonic() + 30
             while True:
@@ -120,17 +197,25 @@ async def server(env: dict[str, str], *command: str) -> AsyncIterator[str]:
                         break
                 except httpx.HTTPError:
                     pass
-                if time.monotonic() > deadline or process.poll() is not None:
+                if time.monotonic() > deadline or child.poll() is not None:
                     raise RuntimeError(f"{command} did not come up")
                 await asyncio.sleep(0.1)
+        yield base, child
+
+
+@asynccontextmanager
+async def server(env: dict[str, str], *command: str) -> AsyncIterator[str]:
+    """A server subprocess on a free loopback port; yields its base URL once /healthz answers."""
+    async with served(env, *command) as (base, _):
         yield base
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, from /proc/<pid>/status (VmRSS, KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
 
 
 def takedown_serve() -> list[str]:

@@ -22,7 +22,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 
-from bench.harness import Load, Row, Stack, load, median, server, takedown_serve
+from bench.harness import ROOT, Load, Row, Sizes, Stack, load, median, server, takedown_serve
 
 REPORT_MANY = "mutation($i: [ReportNoticeInput!]!) { reportNotices(inputs: $i) { results { deduplicated notice { id } } } }"
 REPORT_ONE = "mutation($i: ReportNoticeInput!) { reportNotice(input: $i) { deduplicated notice { id } } }"
@@ -85,8 +85,8 @@ async def raw_single(stack: Stack, total: int) -> float:
         await pool.close()
 
 
-async def run(stack: Stack, *, quick: bool) -> list[Row]:
-    bulk_calls, singles, reads = (1, 64, 40) if quick else (5, 2000, 600)
+async def run(stack: Stack, sizes: Sizes) -> list[Row]:
+    bulk_calls, bulk_size, singles, reads = sizes.bulk_calls, sizes.bulk_size, sizes.singles, sizes.reads
     rows: list[Row] = []
     headers = {"Authorization": f"Bearer {stack.hotline_token}"}
     async with server(stack.env, *takedown_serve()) as base, httpx.AsyncClient(base_url=base, timeout=120,
@@ -98,16 +98,16 @@ async def run(stack: Stack, *, quick: bool) -> list[Row]:
                 raise RuntimeError(str(body["errors"])[:300])
             return body  # type: ignore[no-any-return]
 
-        await post(REPORT_MANY, {"i": inputs(stack, 1000)})  # warm-up
+        await post(REPORT_MANY, {"i": inputs(stack, bulk_size)})  # warm-up
         timings = []
         for _ in range(bulk_calls):
-            batch = inputs(stack, 1000)
+            batch = inputs(stack, bulk_size)
             start = time.perf_counter()
             await post(REPORT_MANY, {"i": batch})
             timings.append(time.perf_counter() - start)
-        api_bulk = 1000 / median(timings)
-        raw_rate = await raw_bulk(stack, 2000 if quick else 20000)
-        rows.append(Row("ingest reportNotices x1000", f"{api_bulk:,.0f} notices/s ({median(timings):.2f} s/call)",
+        api_bulk = bulk_size / median(timings)
+        raw_rate = await raw_bulk(stack, sizes.raw_rows)
+        rows.append(Row(f"ingest reportNotices x{bulk_size}", f"{api_bulk:,.0f} notices/s ({median(timings):.2f} s/call)",
                         f"{raw_rate:,.0f} rows/s raw unnest+outbox", api_bulk / raw_rate, ">= 20%", api_bulk / raw_rate >= 0.20))
 
         singles_load = await load(lambda: post(REPORT_ONE, {"i": inputs(stack, 1)[0]}), concurrency=16, requests=singles)
@@ -116,8 +116,8 @@ async def run(stack: Stack, *, quick: bool) -> list[Row]:
                         f"{raw_single_rate:,.0f} tx/s raw", singles_load.rate / raw_single_rate, ">= 1,000/s",
                         singles_load.rate >= 1000))
 
-        page_vars = {"p": [stack.provider_id]}
-        async with server(stack.env, sys.executable, "bench/bare.py") as bare_base, httpx.AsyncClient(
+        page_vars: dict[str, object] = {"p": [stack.provider_id]}
+        async with server(stack.env, sys.executable, str(ROOT / "bench" / "bare.py")) as bare_base, httpx.AsyncClient(
             base_url=bare_base, timeout=60, limits=httpx.Limits(max_connections=64)
         ) as bare:
             async def bare_page() -> None:
@@ -139,10 +139,10 @@ async def run(stack: Stack, *, quick: bool) -> list[Row]:
 
 
 if __name__ == "__main__":
-    from bench.harness import print_table, stack
+    from bench.harness import FULL, QUICK, print_table, stack
 
     async def main() -> None:
         async with stack() as s:
-            print_table(await run(s, quick="--quick" in sys.argv))
+            print_table(await run(s, QUICK if "--quick" in sys.argv else FULL))
 
     asyncio.run(asyncio.wait_for(main(), timeout=900))
