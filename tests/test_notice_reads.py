@@ -177,3 +177,18 @@ async def test_reporter_url_reads_from_mutations_are_audited_too(make: Factory, 
             "SELECT count(*) FROM audit_log WHERE action = 'notice.url.read' AND object_id = $1", notice["id"]
         )
     assert count == 1
+
+
+async def test_the_total_is_counted_only_when_asked_for(make: Factory, settings: Settings) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    await report(hotline, provider)
+    f = {"providerIds": [to_global_id("Organization", provider.id)]}
+    with_total = "query($f: NoticeFilter) { notices(filter: $f) { totalCount edges { node { id } } } }"
+    fragment = "query($f: NoticeFilter) { notices(filter: $f) { ...T } } fragment T on NoticeConnection { totalCount }"
+    without = "query($f: NoticeFilter) { notices(filter: $f) { edges { node { id } } } }"
+    assert (await hotline.gql(with_total, {"f": f}))["data"]["notices"]["totalCount"] == 1
+    assert (await hotline.gql(fragment, {"f": f}))["data"]["notices"]["totalCount"] == 1
+    counted = await count_queries(settings, hotline, with_total, {"f": f})
+    skipped = await count_queries(settings, hotline, without, {"f": f})
+    assert skipped == counted - 1, "no count(*) when totalCount is not selected"

@@ -166,12 +166,17 @@ class NoticeType(Node):
         ]
 
 
-def _selected_names(selections: list[Selection]) -> set[str]:
+def _selected_names(selections: list[Selection], depth: int | None = None) -> set[str]:
+    """Field names selected below these selections (fragments included), `depth` fields deep at most."""
     names: set[str] = set()
     for selection in selections:
         if isinstance(selection, SelectedField):
+            if depth == 0:
+                continue
             names.add(selection.name)
-        names |= _selected_names(selection.selections)
+            names |= _selected_names(selection.selections, None if depth is None else depth - 1)
+        else:
+            names |= _selected_names(selection.selections, depth)
     return names
 
 
@@ -326,6 +331,7 @@ class NoticeQuery:
             now=info.context.now,
             first=50 if first is None else first,
             after=_after(after),
+            count_total="totalCount" in _selected_names(info.selected_fields, depth=2),
         )
         for item in page.items:
             info.context.loaders.notice.prime(item.notice.id, item.notice)
