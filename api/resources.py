@@ -7,6 +7,7 @@ globals, so tests can run several apps side by side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,6 @@ from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
-import nats
 from nats.aio.client import Client as NATS
 
 from .auth.external import ExternalJwks
@@ -47,6 +47,8 @@ class Resources:
     _notices: NoticeCommands | None = field(default=None, repr=False)
     nats: NATS | None = None
     _nats_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _closing: bool = field(default=False, repr=False)
+    _connecting: NATS | None = field(default=None, repr=False)
     _hub: LiveHub | None = field(default=None, repr=False)
 
     @classmethod
@@ -98,9 +100,12 @@ class Resources:
     async def _connect_nats(self) -> None:
         """Keep trying: the API serves (and /readyz reports) while NATS is still coming up."""
         delay = 0.2
-        while True:
+        while not self._closing:
+            # Our own client object, so that a connect cut short (shutdown during start-up,
+            # an unreachable server) can still be closed instead of leaking its socket.
+            client = self._connecting = NATS()
             try:
-                self.nats = await nats.connect(
+                await client.connect(
                     self.settings.nats_url,
                     name="takedown-api",
                     connect_timeout=2,
@@ -108,23 +113,42 @@ class Resources:
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=1,
                 )
+                self.nats = client
                 return
+            except asyncio.CancelledError:
+                await _close_quietly(client)
+                raise
             except Exception as exc:  # nats raises several types while the server is unreachable
+                # nats-py turns a cancellation during its handshake into TimeoutError, so the
+                # closing flag, not the exception type, says whether to try again.
+                await _close_quietly(client)
+                if self._closing:
+                    return
                 log.warning("nats not reachable yet", extra={"error": type(exc).__name__})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:
+        self._closing = True
         if self._hub is not None:
             await self._hub.stop()
-        if self._nats_task is not None:
+        if self._nats_task is not None and not self._nats_task.done():
+            # nats-py retries its first connection internally and turns a cancellation into a
+            # timeout, so close the client it is working on, then cancel, and never wait for ever.
+            if self._connecting is not None:
+                await _close_quietly(self._connecting)
             self._nats_task.cancel()
             try:
-                await self._nats_task
+                await asyncio.wait_for(self._nats_task, 5.0)
             except (asyncio.CancelledError, Exception):
-                pass
+                log.warning("the NATS connection attempt did not stop in time")
         if self.nats is not None and not self.nats.is_closed:
             await self.nats.close()
         if self.pool is not None:
             await self.pool.close()
         await self.http.aclose()
+
+
+async def _close_quietly(client: NATS) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(client.close(), 2.0)

@@ -8,6 +8,7 @@ import httpx
 
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
+from api.resources import Resources
 from api.settings import Settings
 from tests.conftest import Factory, app_client, error_codes
 
@@ -155,3 +156,34 @@ async def _assert_unavailable(down: Settings, token: str) -> None:
         assert error_codes(response.json()) == ["UNAVAILABLE"]
         token = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("tdc_x", "y"))
         assert token.status_code == 503
+
+
+async def test_stopping_during_the_nats_handshake_closes_the_connection(settings: Settings) -> None:
+    """A NATS server that says hello and never answers: shutting down must not leave the socket open."""
+    import asyncio
+
+    accepted: asyncio.Queue[asyncio.StreamReader] = asyncio.Queue()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def half_a_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        writer.write(b'INFO {"server_id":"x","version":"2.10.0","max_payload":1048576,"proto":1}\r\n')
+        await writer.drain()
+        await accepted.put(reader)
+
+    server = await asyncio.start_server(half_a_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        resources = Resources.build(settings.with_overrides(nats_url=f"nats://127.0.0.1:{port}"))
+        await resources.open()
+        reader = await asyncio.wait_for(accepted.get(), 10)
+        await asyncio.wait_for(resources.close(), 10)  # nats-py retries inside connect: close must not hang
+        # The client's CONNECT/PING arrive, then EOF once it has closed its side.
+        closed = await asyncio.wait_for(reader.read(), 5)
+        assert b"CONNECT" in closed
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
