@@ -86,7 +86,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     logs.configure(settings.log_level)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None, proxy_headers=True)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        proxy_headers=True,
+        ws_per_message_deflate=settings.ws_compression,
+    )
     return 0
 
 

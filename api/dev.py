@@ -66,7 +66,14 @@ async def run_dev(settings: Settings, *, host: str, port: int) -> int:
         _print_banner(host, port, tokens, tokens_file)
 
         server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, lifespan="on")
+            uvicorn.Config(
+                create_app(settings),
+                host=host,
+                port=port,
+                log_config=None,
+                lifespan="on",
+                ws_per_message_deflate=settings.ws_compression,
+            )
         )
         # All workers (relay, webhooks, deadlines) run in this process beside the API.
         stop_workers = asyncio.Event()

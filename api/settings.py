@@ -65,6 +65,10 @@ class Settings:
     webhook_concurrency: int = 32  # deliveries in flight per worker process
     webhook_per_endpoint: int = 4  # in flight per endpoint, so one slow endpoint cannot take every slot
 
+    # WebSocket per-message compression costs ~60 KB of zlib state per connection;
+    # subscriptions are many and their frames small, so it is off unless asked for.
+    ws_compression: bool = False
+
     # GraphQL guards.
     graphiql: bool | None = None  # None: on in development, off in production
     introspection: bool | None = None  # None: on in development, off in production
@@ -128,6 +132,7 @@ class Settings:
             subscription_buffer=read.integer("SUBSCRIPTION_BUFFER", cls.subscription_buffer),
             webhook_retry_hours=read.integer("WEBHOOK_RETRY_HOURS", cls.webhook_retry_hours),
             webhook_concurrency=read.integer("WEBHOOK_CONCURRENCY", cls.webhook_concurrency),
+            ws_compression=bool(read.boolean("WS_COMPRESSION")),
             graphiql=read.boolean("GRAPHIQL"),
             introspection=read.boolean("INTROSPECTION"),
             max_query_depth=read.integer("MAX_QUERY_DEPTH", cls.max_query_depth),

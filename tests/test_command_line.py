@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from infra.stack import free_port
 from tests.conftest import Services
@@ -78,6 +79,9 @@ def test_org_create_token_serve_and_curl_me(cli_env: dict[str, str]) -> None:
         broken = httpx.post(f"http://127.0.0.1:{port}/graphql", json=query, headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
         assert broken.status_code == 401
         assert broken.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        # Subscriptions are many and small: no per-connection compression state unless configured.
+        with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+            assert socket.response.headers.get("Sec-WebSocket-Extensions") is None
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=20)
