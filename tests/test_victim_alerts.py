@@ -207,10 +207,13 @@ async def test_verified_offline_matches_too_and_only_once(make: Factory, pool: a
 
 
 def test_the_worker_listens_to_removals_only() -> None:
-    assert matcher.FILTER_SUBJECTS == ["td.notice.removed.*", "td.notice.verified.*"]
     removed = "nl.takedown.notice.removed.v1"
     notice = to_global_id("Notice", UUID(int=1))
     assert matcher._notice_id({"type": removed, "data": {"status": "REMOVED", "noticeId": notice}}) == UUID(int=1)
+    acknowledged = {"type": "nl.takedown.notice.acknowledged.v1", "data": {"status": "ACKNOWLEDGED", "noticeId": notice}}
+    assert matcher._notice_id(acknowledged) is None
+    reappeared = {"type": "nl.takedown.notice.reappeared.v1", "data": {"status": "NOTIFIED", "noticeId": notice}}
+    assert matcher._notice_id(reappeared) is None
     junk = {"type": removed, "data": {"status": "REMOVED", "noticeId": to_global_id("Organization", UUID(int=1))}}
     assert matcher._notice_id(junk) is None
     assert matcher._notice_id({"type": removed, "data": {"status": "REMOVED", "noticeId": "%%%"}}) is None

@@ -263,3 +263,13 @@ async def test_deliveries_connect_to_the_address_that_was_checked() -> None:
     named = await service.pinned_target("http://localhost:8080/hook", production=False)
     assert named.url.startswith(("http://127.0.0.1:8080/hook", "http://[::1]:8080/hook"))
     assert named.host_header == "localhost:8080" and named.sni_hostname is None
+
+
+async def test_a_delivery_page_outside_1_to_200_is_bad_input(make: Factory) -> None:
+    admin = await admin_of(make, K.COMPANY)
+    created = await admin.gql(CREATE, {"i": {"url": "http://127.0.0.1:9/hook", "eventTypes": ["NOTICE_REPORTED"]}})
+    assert "errors" not in created, created
+    for first in (0, -5, 201):
+        result = await admin.gql(f"{{ webhooks {{ deliveries(first: {first}) {{ attempt }} }} }}")
+        assert error_codes(result) == ["BAD_USER_INPUT"], (first, result)
+    assert "errors" not in await admin.gql("{ webhooks { deliveries(first: 200) { attempt } } }")

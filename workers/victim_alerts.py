@@ -32,7 +32,6 @@ from .runner import Runner
 
 NAME = "victim-alerts"
 DURABLE = "victim-alerts"
-FILTER_SUBJECTS = ["td.notice.removed.*", "td.notice.verified.*"]
 # One JetStream filter subject per consumer here: the notice events, of which `handle` takes these types only.
 CONSUMER_FILTER = "td.notice.>"
 TYPES = frozenset({"nl.takedown.notice.removed.v1", "nl.takedown.notice.verified.v1"})

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import strawberry
 
+from ..domain.errors import BadUserInput
 from ..domain.ids import expect_global_id, to_global_id
 from ..services import webhooks as service
 from ..store.webhooks import Delivery, WebhookRow
@@ -38,7 +39,9 @@ class WebhookType(Node):
 
     @strawberry.field(description="Most recent deliveries first.")
     async def deliveries(self, info: Info, first: int | None = 20) -> list[WebhookDeliveryType]:
-        limit = max(1, min(200, 20 if first is None else first))
+        limit = 20 if first is None else first
+        if not 1 <= limit <= 200:
+            raise BadUserInput(f"deliveries(first:) must be between 1 and 200, got {limit}")
         if self.prefetched is not None and limit <= PREFETCH:
             found = [self.prefetched[:limit]]
         else:
