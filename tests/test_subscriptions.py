@@ -224,3 +224,18 @@ async def test_a_cursor_beyond_any_position_is_bad_input(make: Factory) -> None:
     huge = base64.urlsafe_b64encode(b"event:99999999999999999999").decode()
     result = await prosecutor.gql(PAGE, {"after": huge})
     assert result["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_feeds_end_when_the_hub_stops(settings: Settings) -> None:
+    """A subscriber waiting on the live feed is released (and told to resume) when the process shuts down."""
+    import asyncio
+
+    from api.messaging.hub import FeedOverflow, LiveHub
+
+    hub = LiveHub(settings, lambda: None)
+    with hub.feed(None) as feed:
+        waiting = asyncio.ensure_future(feed.get())
+        await asyncio.sleep(0)
+        await hub.stop()
+        with pytest.raises(FeedOverflow):
+            await asyncio.wait_for(waiting, 2)

@@ -79,6 +79,13 @@ class Feed:
             return
         self._queue.put_nowait(event)
 
+    def end(self) -> None:
+        """The hub stops: end like an overflow, so the subscriber is told to resume elsewhere with its cursor."""
+        if not self.overflowed:
+            self.overflowed = True
+            self._drain()
+            self._queue.put_nowait(_OVERFLOW)
+
     def reset(self) -> None:
         """Forget an overflow (the caller catches up from the system of record instead)."""
         self._drain()
@@ -153,10 +160,13 @@ class LiveHub:
                 await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
+        """Unsubscribe, and end every feed: no subscriber waits for ever on a hub that is gone."""
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
             self._subscription = None
+        for feed in list(self._feeds):
+            feed.end()
 
     @contextlib.contextmanager
     def feed(self, patterns: Sequence[str] | None) -> Iterator[Feed]:
