@@ -205,3 +205,12 @@ def test_what_each_tier_hides(tier: Tier, hidden: set[str]) -> None:
     fields = {"url", "contentHashes", "relatedNotices", "reporter", "preservationRequested", "note", "penaltyEuros",
               "status", "history", "provider", "refusalReason", "secondsToRemoval"}
     assert {f for f in fields if not access.shows(tier, f)} == hidden
+
+
+@pytest.mark.parametrize("kind", list(K))
+def test_enforcement_list_scope_agrees_with_the_tier_table(kind: K) -> None:
+    me, other = uuid4(), uuid4()
+    scope = access.enforcement_scope(viewer(kind, org=me))
+    for provider in (me, other):
+        sees = access.enforcement_tier(viewer(kind, org=me), provider_id=provider) is not None
+        assert sees is (scope is None or scope == provider)

@@ -159,6 +159,11 @@ def notice_tier(viewer: Viewer, *, reporter_id: UUID, provider_id: UUID) -> Tier
     return _first_tier(NOTICE_TIERS, viewer, Relation(reporter_id=reporter_id, provider_id=provider_id))
 
 
+def enforcement_scope(viewer: Viewer) -> UUID | None:
+    """ENFORCEMENT_TIERS as set logic for listing: the one provider whose cases a viewer sees, or None for all."""
+    return viewer.organization_id if viewer.organization_kind is K.COMPANY else None
+
+
 def enforcement_tier(viewer: Viewer, *, provider_id: UUID) -> Tier | None:
     return _first_tier(ENFORCEMENT_TIERS, viewer, Relation(provider_id=provider_id))
 

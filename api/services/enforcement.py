@@ -171,8 +171,7 @@ async def list_cases(
 ) -> CasePage:
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}, got {first}")
-    # A company sees the cases against itself only (ENFORCEMENT_TIERS); every other kind sees all cases.
-    only = viewer.organization_id if viewer.organization_kind is OrganizationKind.COMPANY else None
+    only = access.enforcement_scope(viewer)
     async with pool.acquire() as conn:
         rows, total = await store.page(
             conn, only_provider=only, provider_id=provider_id, statuses=statuses, after=after, limit=first + 1
