@@ -87,6 +87,18 @@ async def test_expired_token(make: Factory, client: httpx.AsyncClient, settings:
     assert_unauthenticated(await call(client, f"Bearer {token}"), "expired")
 
 
+async def test_a_token_remembered_as_verified_is_still_checked_for_expiry_on_every_use(
+    make: Factory, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Verified signatures are remembered (tokens.VERIFIED_CACHE_SIZE); the claims are not: a second
+    use of an expired token, whose signature is already known good, is refused the same way."""
+    org = await make.organization(K.POLICE)
+    past = int(time.time()) - 3600
+    token = make.signing_key.sign(claims(settings, str(org.id), iat=past - 60, exp=past))
+    for _ in range(2):
+        assert_unauthenticated(await call(client, f"Bearer {token}"), "expired")
+
+
 async def test_token_without_expiry(make: Factory, client: httpx.AsyncClient, settings: Settings) -> None:
     org = await make.organization(K.POLICE)
     token = make.signing_key.sign(claims(settings, str(org.id), exp=None))

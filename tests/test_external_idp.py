@@ -74,7 +74,8 @@ async def test_external_tokens_verify_and_follow_key_rotation(
     org = await make.organization(K.PROSECUTOR)
     external = settings.with_overrides(external_jwks_url=url, external_issuer=ISSUER)
     async with app_client(external) as http:
-        response = await me(http, idp.token(settings, str(org.id)))
+        before_rotation = idp.token(settings, str(org.id))
+        response = await me(http, before_rotation)
         assert response.json() == {"data": {"me": {"subject": "alice@idp"}}}
 
         idp.rotate()
@@ -82,6 +83,10 @@ async def test_external_tokens_verify_and_follow_key_rotation(
         response = await me(http, idp.token(settings, str(org.id)))
         assert response.json() == {"data": {"me": {"subject": "alice@idp"}}}
         assert idp.fetches == 2
+
+        # The withdrawn key's token was verified (and remembered) before the rotation; the
+        # refreshed key set no longer holds its key, so it is refused now.
+        assert error_codes((await me(http, before_rotation)).json()) == ["UNAUTHENTICATED"]
 
         # The platform's own tokens keep working beside the provider's.
         own = make.token(org, {Role.MEMBER})
