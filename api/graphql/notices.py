@@ -63,8 +63,8 @@ class NoticeTransitionType:
 @strawberry.type(name="Notice")
 class NoticeType(Node):
     seen: strawberry.Private[Visible]
-    # Filled by `prefetch` for a whole page at once, so these fields resolve without an
-    # await per notice (graphql-core's per-awaitable cost dominated a 50-notice page).
+    # Read with a page (list_notices), so these fields resolve without an await per
+    # notice (graphql-core's per-awaitable cost dominated a 50-notice page).
     prefetched_orgs: strawberry.Private[dict[UUID, OrganizationRecord] | None] = None
     prefetched_history: strawberry.Private[list[HistoryEntry] | None] = None
     reference: str
@@ -80,11 +80,15 @@ class NoticeType(Node):
     version: int
 
     @classmethod
-    def of(cls, seen: Visible) -> NoticeType:
+    def of(
+        cls, seen: Visible, orgs: dict[UUID, OrganizationRecord] | None = None, history: list[HistoryEntry] | None = None
+    ) -> NoticeType:
         n = seen.notice
         return cls(
             id=strawberry.ID(to_global_id("Notice", n.id)),
             seen=seen,
+            prefetched_orgs=orgs,
+            prefetched_history=history,
             reference=n.reference,
             status=n.status,
             category=n.category,
@@ -178,24 +182,6 @@ def _selected_names(selections: list[Selection], depth: int | None = None) -> se
         else:
             names |= _selected_names(selection.selections, depth)
     return names
-
-
-async def prefetch(info: Info, notices: list[NoticeType]) -> None:
-    """Load what a page's notices will need in two batched reads, before the fields resolve."""
-    if not notices:
-        return
-    wanted = _selected_names(info.selected_fields)
-    loaders = info.context.loaders
-    if wanted & {"provider", "reporter"}:
-        ids = list({n.seen.notice.provider_id for n in notices} | {n.seen.notice.reporter_id for n in notices})
-        found = await loaders.organization.load_many(ids)
-        orgs = {i: o for i, o in zip(ids, found, strict=True) if o is not None}
-        for n in notices:
-            n.prefetched_orgs = orgs
-    if "history" in wanted:
-        histories = await loaders.history.load_many([n.seen.notice.id for n in notices])
-        for n, entries in zip(notices, histories, strict=True):
-            n.prefetched_history = entries
 
 
 @strawberry.type
@@ -324,6 +310,7 @@ class NoticeQuery:
     async def notices(
         self, info: Info, filter: NoticeFilter | None = None, first: int | None = 50, after: str | None = None
     ) -> NoticeConnection:
+        wanted = _selected_names(info.selected_fields)
         page = await list_notices(
             info.context.pool,
             info.context.require_viewer(),
@@ -332,11 +319,11 @@ class NoticeQuery:
             first=50 if first is None else first,
             after=_after(after),
             count_total="totalCount" in _selected_names(info.selected_fields, depth=2),
+            with_organizations=bool(wanted & {"provider", "reporter"}),
+            with_history="history" in wanted,
         )
-        for item in page.items:
-            info.context.loaders.notice.prime(item.notice.id, item.notice)
-        nodes = [NoticeType.of(v) for v in page.items]
-        await prefetch(info, nodes)
+        history = page.history or {}
+        nodes = [NoticeType.of(v, page.organizations, history.get(v.notice.id)) for v in page.items]
         edges = [NoticeEdge(cursor=_cursor(n.seen.notice.id), node=n) for n in nodes]
         return NoticeConnection(
             edges=edges,

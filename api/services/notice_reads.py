@@ -13,10 +13,10 @@ from ..domain import access
 from ..domain.access import Tier
 from ..domain.errors import BadUserInput
 from ..domain.ids import to_global_id
-from ..domain.notices import Notice, normalize_url
-from ..domain.organizations import Viewer
+from ..domain.notices import HistoryEntry, Notice, normalize_url
+from ..domain.organizations import Organization, Viewer
 from ..protect import UrlProtector
-from ..store import audit
+from ..store import audit, organizations
 from ..store import notices as store
 
 MAX_PAGE = 500
@@ -33,6 +33,9 @@ class NoticePage:
     items: list[Visible]
     has_next: bool
     total: int
+    # Read with the page when asked for, so a page's nested fields need no further query.
+    organizations: dict[UUID, Organization] | None = None
+    history: dict[UUID, list[HistoryEntry]] | None = None
 
 
 def visible(viewer: Viewer, notice: Notice | None) -> Visible | None:
@@ -55,16 +58,31 @@ async def list_notices(
     first: int,
     after: UUID | None,
     count_total: bool = True,
+    with_organizations: bool = False,
+    with_history: bool = False,
 ) -> NoticePage:
-    """A page of visible notices; the total is counted only when asked for (a count scans every match)."""
+    """A page of visible notices; the total is counted only when asked for (a count scans every match).
+
+    The page's providers and reporters, and its history, are read on the same connection
+    when asked for: one acquire and a fixed number of queries per page, with no per-notice
+    awaits afterwards (those cost more than the queries on a 50-notice page).
+    """
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}, got {first}")
     scope = access.notice_scope(viewer)
+    orgs: dict[UUID, Organization] | None = None
+    history: dict[UUID, list[HistoryEntry]] | None = None
     async with pool.acquire() as conn:
         rows = await store.page(conn, scope, query, now=now, after=after, limit=first + 1)
         total = await store.count(conn, scope, query, now=now) if count_total else 0
-    items = [v for n in rows[:first] if (v := visible(viewer, n)) is not None]
-    return NoticePage(items, len(rows) > first, total)
+        items = [v for n in rows[:first] if (v := visible(viewer, n)) is not None]
+        if with_organizations and items:
+            ids = list({v.notice.provider_id for v in items} | {v.notice.reporter_id for v in items})
+            orgs = {o.id: o for o in await organizations.by_ids(conn, ids) if o is not None}
+        if with_history and items:
+            ids = [v.notice.id for v in items]
+            history = dict(zip(ids, await store.history(conn, ids), strict=True))
+    return NoticePage(items, len(rows) > first, total, orgs, history)
 
 
 async def read_urls(
