@@ -19,6 +19,7 @@ from .audit import AuditQuery
 from .conferences import AgreementType, CommitmentType, ConferenceMutation, ConferenceQuery, ConferenceType
 from .enforcement import EnforcementCaseType, EnforcementMutation, EnforcementQuery
 from .events import EventNode, EventQuery, EventSubscription
+from .execution import ExecutionContext
 from .limits import QueryLimits
 from .node import NodeQuery
 from .notices import NoticeMutation, NoticeQuery, NoticeType
@@ -72,7 +73,10 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return Schema(query=Query, mutation=Mutation, subscription=Subscription, types=TYPES, extensions=extensions)
+    return Schema(
+        query=Query, mutation=Mutation, subscription=Subscription, types=TYPES, extensions=extensions,
+        execution_context_class=ExecutionContext,
+    )
 
 
 def sdl() -> str:
