@@ -35,6 +35,7 @@ from ..services.notices import Reported, ReportInput
 from ..store.notices import NoticeFilter as StoreFilter
 from . import cursors
 from .context import Info
+from .inputs import fast_input
 from .types import Node, OrganizationType, PageInfo, load_organization
 
 NoticeStatusEnum = strawberry.enum(NoticeStatus)
@@ -197,6 +198,7 @@ class NoticeConnection:
     total_count: int
 
 
+@fast_input
 @strawberry.input
 class ContentHashInput:
     algorithm: HashAlgorithm
@@ -217,6 +219,7 @@ class NoticeFilter:
     content_hash: ContentHashInput | None = None
 
 
+@fast_input
 @strawberry.input
 class ReportNoticeInput:
     provider_id: strawberry.ID

@@ -1,0 +1,86 @@
+"""Building input objects from GraphQL values with a plan made once per input type.
+
+strawberry converts every input value field by field, resolving each field's type
+annotation again for every value: for `reportNotices` with 1000 inputs that was
+~52,000 conversion calls and ~120 ms of a 750 ms call. graphql-core has already
+coerced and validated the value (enums are members, scalars parsed, defaults filled),
+so what is left is constructing the classes. `fast_input` gives an input type a
+`from_input` hook (strawberry's hook for types that build their own value) that does
+just that, from a plan built on first use. Types it does not know how to plan (a
+Maybe, a lazy or generic type) are converted by strawberry as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING
+from typing import Any, TypeVar
+
+from strawberry.types.arguments import InputContext
+from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional, has_object_definition
+from strawberry.types.enum import has_enum_definition
+
+T = TypeVar("T")
+Convert = Callable[[Any, InputContext, str], Any]
+
+
+def fast_input(cls: type[T]) -> type[T]:
+    """Class decorator (above @strawberry.input): build this input type from a plan made once."""
+    plan: list[tuple[str, str, Convert]] | None = None
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    # As strawberry does: a nullable field without a default that the client left out is None.
+    absent = {f.python_name: None for f in definition.fields if f.default_value is MISSING and f.default_factory is MISSING}
+
+    def build(target: type, value: Mapping[str, Any], context: InputContext) -> Any:
+        nonlocal plan
+        if plan is None:
+            plan = _plan(target, context)
+        kwargs = dict(absent)
+        for name, python, convert in plan:
+            if name in value:
+                kwargs[python] = convert(value[name], context, name)
+        return target(**kwargs)
+
+    build.planned = True  # type: ignore[attr-defined]
+    definition.from_input = build
+    return cls
+
+
+def _plan(cls: type, context: InputContext) -> list[tuple[str, str, Convert]]:
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    return [
+        (
+            context.config.name_converter.from_field(field),
+            field.python_name,
+            _converter(field.resolve_type(type_definition=definition), context),
+        )
+        for field in definition.fields
+    ]
+
+
+def _identity(value: Any, context: InputContext, key: str) -> Any:
+    return value
+
+
+def _converter(type_: Any, context: InputContext) -> Convert:
+    """How to turn graphql-core's coerced value of `type_` into the Python value strawberry would give."""
+    if isinstance(type_, StrawberryMaybe):
+        return _strawberry(type_)
+    if isinstance(type_, StrawberryOptional):
+        inner = _converter(type_.of_type, context)
+        return lambda value, ctx, key: None if value is None else inner(value, ctx, key)
+    if isinstance(type_, StrawberryList):
+        item = _converter(type_.of_type, context)
+        if item is _identity:
+            return lambda value, ctx, key: list(value)
+        return lambda value, ctx, key: [item(v, ctx, key) for v in value]
+    if has_enum_definition(type_) or type_ in context.scalar_registry or type_ in (str, int, float, bool):
+        return _identity  # graphql-core already gives enum members and parsed scalars
+    if has_object_definition(type_) and getattr(type_.__strawberry_definition__.from_input, "planned", False):
+        hook = type_.__strawberry_definition__.from_input
+        return lambda value, ctx, key: hook(type_, value, ctx)  # type: ignore[misc]
+    return _strawberry(type_)
+
+
+def _strawberry(type_: Any) -> Convert:
+    return lambda value, ctx, key: ctx.convert(value, type_, key)
