@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -86,8 +87,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     logs.configure(settings.log_level)
+    app = create_app(settings)
+    _freeze_long_lived_objects()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,
@@ -95,6 +98,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_per_message_deflate=settings.ws_compression,
     )
     return 0
+
+
+def _freeze_long_lived_objects() -> None:
+    """Move what exists now (modules, the schema, the app: ~100,000 objects, all living as long as
+    the process) out of the garbage collector's sight. Without it every full collection walks them
+    all: a reportNotices call with 1000 inputs triggers several, and took 0.60 s instead of 0.48 s
+    (`python -m bench.run --quick --only ingest`)."""
+    gc.collect()
+    gc.freeze()
 
 
 def cmd_org_create(args: argparse.Namespace) -> int:
