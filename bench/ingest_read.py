@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
-import httpx
 
 from bench.harness import ROOT, Load, Row, Sizes, Stack, load, median, server, takedown_serve
+from bench.loadgen import Client
 
 REPORT_MANY = "mutation($i: [ReportNoticeInput!]!) { reportNotices(inputs: $i) { results { deduplicated notice { id } } } }"
 REPORT_ONE = "mutation($i: ReportNoticeInput!) { reportNotice(input: $i) { deduplicated notice { id } } }"
@@ -89,11 +89,9 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
     bulk_calls, bulk_size, singles, reads = sizes.bulk_calls, sizes.bulk_size, sizes.singles, sizes.reads
     rows: list[Row] = []
     headers = {"Authorization": f"Bearer {stack.hotline_token}"}
-    async with server(stack.env, *takedown_serve()) as base, httpx.AsyncClient(base_url=base, timeout=120,
-                                                                             limits=httpx.Limits(max_connections=64)) as http:
+    async with server(stack.env, *takedown_serve()) as base, Client(base) as http:
         async def post(query: str, variables: dict[str, object]) -> dict[str, object]:
-            response = await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
-            body = response.json()
+            body = await http.post_json("/graphql", {"query": query, "variables": variables}, headers)
             if "errors" in body:
                 raise RuntimeError(str(body["errors"])[:300])
             return body  # type: ignore[no-any-return]
@@ -117,12 +115,10 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
                         singles_load.rate >= 1000))
 
         page_vars: dict[str, object] = {"p": [stack.provider_id]}
-        async with server(stack.env, sys.executable, str(ROOT / "bench" / "bare.py")) as bare_base, httpx.AsyncClient(
-            base_url=bare_base, timeout=60, limits=httpx.Limits(max_connections=64)
-        ) as bare:
+        async with server(stack.env, sys.executable, str(ROOT / "bench" / "bare.py")) as bare_base, Client(bare_base) as bare:
             async def bare_page() -> None:
-                response = await bare.post("/notices", json={"provider": str(stack.company.id)})
-                assert len(response.json()["data"]["notices"]["edges"]) == 50
+                body = await bare.post_json("/notices", {"provider": str(stack.company.id)})
+                assert len(body["data"]["notices"]["edges"]) == 50
 
             for concurrency in (1, 32):
                 await load(lambda: post(PAGE, page_vars), concurrency=concurrency, requests=20)  # warm-up
