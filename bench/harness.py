@@ -218,6 +218,53 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+class CpuMeter:
+    """CPU seconds used by a set of processes between `start` and `stop`, per request: where each
+    request's cost goes on this shared machine (the API, PostgreSQL's backends, the load generator)."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0  # gone (a pool connection closed); its share is lost, not invented
+        return (int(fields[11]) + int(fields[12])) / CpuMeter.TICK
+
+    def _now(self) -> dict[str, float]:
+        return {name: sum(self._cpu(p) for p in pids) for name, pids in self.pids.items()}
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def per_request(self, requests: int) -> dict[str, float | None]:
+        """Milliseconds of CPU per request, by process group, since `start` (None: no local process to read)."""
+        now = self._now()
+        return {
+            name: 1000 * (now[name] - self._start[name]) / max(requests, 1) if self.pids[name] else None
+            for name in self.pids
+        }
+
+    @staticmethod
+    def describe(costs: dict[str, float | None]) -> str:
+        return ", ".join(f"{name} {ms:.1f}" for name, ms in costs.items() if ms is not None) + " ms CPU/req"
+
+
+async def database_backends(dsn: str) -> list[int]:
+    """Process ids of the PostgreSQL backends connected to this benchmark's database (local servers only)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows if Path(f"/proc/{r['pid']}").exists()]
+
+
 def takedown_serve() -> list[str]:
     return [str(Path(sys.executable).parent / "takedown"), "serve"]
 
@@ -268,6 +315,7 @@ class Row:
     ratio: float | None
     target: str
     met: bool | None
+    cpu: str = ""  # where the CPU went, per request (CpuMeter.describe)
 
 
 def print_table(rows: list[Row]) -> None:
@@ -283,3 +331,8 @@ def print_table(rows: list[Row]) -> None:
     print("-|-".join("-" * w for w in widths))
     for c in cells:
         print(" | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
+    costs = [r for r in rows if r.cpu]
+    if costs:
+        print("\nCPU per request, by process (2 cores shared by all of them):")
+        for r in costs:
+            print(f"  {r.path}: {r.cpu}")

@@ -21,7 +21,19 @@ from uuid import uuid4
 
 import asyncpg
 
-from bench.harness import ROOT, Load, Row, Sizes, Stack, load, median, server, takedown_serve
+from bench.harness import (
+    ROOT,
+    CpuMeter,
+    Load,
+    Row,
+    Sizes,
+    Stack,
+    database_backends,
+    load,
+    median,
+    served,
+    takedown_serve,
+)
 from bench.loadgen import Client
 
 REPORT_MANY = "mutation($i: [ReportNoticeInput!]!) { reportNotices(inputs: $i) { results { deduplicated notice { id } } } }"
@@ -89,7 +101,7 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
     bulk_calls, bulk_size, singles, reads = sizes.bulk_calls, sizes.bulk_size, sizes.singles, sizes.reads
     rows: list[Row] = []
     headers = {"Authorization": f"Bearer {stack.hotline_token}"}
-    async with server(stack.env, *takedown_serve()) as base, Client(base) as http:
+    async with served(stack.env, *takedown_serve()) as (base, api_process), Client(base) as http:
         async def post(query: str, variables: dict[str, object]) -> dict[str, object]:
             body = await http.post_json("/graphql", {"query": query, "variables": variables}, headers)
             if "errors" in body:
@@ -108,29 +120,48 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
         rows.append(Row(f"ingest reportNotices x{bulk_size}", f"{api_bulk:,.0f} notices/s ({median(timings):.2f} s/call)",
                         f"{raw_rate:,.0f} rows/s raw unnest+outbox", api_bulk / raw_rate, ">= 20%", api_bulk / raw_rate >= 0.20))
 
+        await load(lambda: post(REPORT_ONE, {"i": inputs(stack, 1)[0]}), concurrency=16, requests=32)  # warm-up
+        meter = CpuMeter({"API": [api_process.pid], "PostgreSQL": await database_backends(stack.dsn), "client": [os.getpid()]})
+        meter.start()
         singles_load = await load(lambda: post(REPORT_ONE, {"i": inputs(stack, 1)[0]}), concurrency=16, requests=singles)
+        singles_cpu = meter.per_request(singles_load.requests)
         raw_single_rate = await raw_single(stack, singles)
         rows.append(Row("ingest reportNotice, c16", f"{singles_load.rate:,.0f} mutations/s (p99 {singles_load.p(0.99):.0f} ms)",
                         f"{raw_single_rate:,.0f} tx/s raw", singles_load.rate / raw_single_rate, ">= 1,000/s",
-                        singles_load.rate >= 1000))
+                        singles_load.rate >= 1000, CpuMeter.describe(singles_cpu)))
 
         page_vars: dict[str, object] = {"p": [stack.provider_id]}
-        async with server(stack.env, sys.executable, str(ROOT / "bench" / "bare.py")) as bare_base, Client(bare_base) as bare:
+        # Statistics as autovacuum would have them by now on a live system: without them the
+        # planner guesses a handful of rows and both sides read pages by scanning.
+        conn = await asyncpg.connect(stack.dsn)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+        async with served(stack.env, sys.executable, str(ROOT / "bench" / "bare.py")) as (bare_base, bare_process), \
+                Client(bare_base) as bare:
             async def bare_page() -> None:
                 body = await bare.post_json("/notices", {"provider": str(stack.company.id)})
                 assert len(body["data"]["notices"]["edges"]) == 50
 
             for concurrency in (1, 32):
                 await load(lambda: post(PAGE, page_vars), concurrency=concurrency, requests=20)  # warm-up
+                meter = CpuMeter({"API": [api_process.pid], "PostgreSQL": await database_backends(stack.dsn)})
+                meter.start()
                 api: Load = await load(lambda: post(PAGE, page_vars), concurrency=concurrency, requests=reads)
+                api_cpu = meter.per_request(api.requests)
                 await load(bare_page, concurrency=concurrency, requests=20)
+                meter = CpuMeter({"bare": [bare_process.pid], "PostgreSQL": await database_backends(stack.dsn)})
+                meter.start()
                 baseline: Load = await load(bare_page, concurrency=concurrency, requests=reads)
+                bare_cpu = meter.per_request(baseline.requests)
                 ratio = api.rate / baseline.rate
                 target = ">= 40%" + (", p99 < 100 ms" if concurrency == 32 else "")
                 met = ratio >= 0.40 and (concurrency != 32 or api.p(0.99) < 100)
                 rows.append(Row(f"read notices(first: 50), c{concurrency}",
                                 f"{api.rate:,.0f} req/s, p50 {api.p(0.5):.1f} ms, p99 {api.p(0.99):.1f} ms",
-                                f"{baseline.rate:,.0f} req/s bare Starlette (p99 {baseline.p(0.99):.1f} ms)", ratio, target, met))
+                                f"{baseline.rate:,.0f} req/s bare Starlette (p99 {baseline.p(0.99):.1f} ms)", ratio, target, met,
+                                f"{CpuMeter.describe(api_cpu)}; bare side: {CpuMeter.describe(bare_cpu)}"))
     return rows
 
 

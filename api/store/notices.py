@@ -279,14 +279,23 @@ def _scope_sql(where: _Where, scope: NoticeScope, *, full_only: bool) -> None:
         where.add("(n.provider_id = {0} OR n.reporter_id = {0})", scope.organization_id)
 
 
+def _one_of(where: _Where, column: str, sql_type: str, values: list[Any]) -> None:
+    """One value as `=`, so (provider_id, id DESC) and (status, id DESC) serve a page in order with
+    LIMIT; PostgreSQL 16 cannot read an index in order for `= ANY(array)` and would sort every match."""
+    if len(values) == 1:
+        where.add(f"{column} = {{0}}::{sql_type}", values[0])
+    else:
+        where.add(f"{column} = ANY({{0}}::{sql_type}[])", values)
+
+
 def _filter_where(scope: NoticeScope, query: NoticeFilter, now: datetime) -> _Where:
     where = _Where()
     # Searching by URL or hash reveals FULL-tier facts, so it only ever matches FULL-tier notices.
     _scope_sql(where, scope, full_only=query.url_hmac is not None or query.content_hash is not None)
     if query.statuses:
-        where.add("n.status = ANY({0}::text[])", [s.value for s in query.statuses])
+        _one_of(where, "n.status", "text", [s.value for s in query.statuses])
     if query.provider_ids:
-        where.add("n.provider_id = ANY({0}::uuid[])", list(query.provider_ids))
+        _one_of(where, "n.provider_id", "uuid", list(query.provider_ids))
     if query.categories:
         where.add("n.category = ANY({0}::text[])", [c.value for c in query.categories])
     if query.overdue is not None:
