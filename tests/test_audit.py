@@ -9,6 +9,7 @@ from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role, Viewer
 from api.services.audit import chain_intact
 from api.services.organizations import create_organization
+from api.store import audit as audit_store
 from api.store.pool import create_pool
 from tests.conftest import Factory, Member, Services, app_client, error_codes, fresh_database
 
@@ -116,5 +117,22 @@ async def test_deleting_an_entry_breaks_the_chain(services: Services, settings) 
             await conn.execute("SET LOCAL session_replication_role = replica")
             await conn.execute("DELETE FROM audit_log WHERE seq = 2")
         assert not await chain_intact(pool, auditor)
+    finally:
+        await pool.close()
+
+
+async def test_a_batch_of_entries_is_chained_in_the_order_given(services: Services, settings) -> None:  # type: ignore[no-untyped-def]
+    """append_many writes a thousand entries in one statement; each still links to the one before."""
+    pool = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
+    try:
+        org = await create_organization(pool, None, name="Batch", kind=K.HOTLINE)
+        auditor = Viewer("auditor", org.id, K.HOTLINE, frozenset({Role.PLATFORM_ADMIN}))
+        object_ids = [f"obj-{i:04d}" for i in range(1000)]
+        async with pool.acquire() as conn, conn.transaction():
+            await audit_store.append_many(conn, auditor, "batch.test", object_ids)
+        async with pool.acquire() as conn:
+            written = [r["object_id"] for r in await conn.fetch("SELECT object_id FROM audit_log WHERE action = 'batch.test' ORDER BY seq")]
+        assert written == object_ids
+        assert await chain_intact(pool, auditor)
     finally:
         await pool.close()

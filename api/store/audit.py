@@ -26,6 +26,13 @@ class Actor(Protocol):
 APPEND = """
     INSERT INTO audit_log (organization_id, subject, action, object_id) VALUES ($1, $2, $3, $4)
 """
+# One statement for many entries, in the given order. The chain trigger runs per row and
+# sees the rows this statement inserted before it, so the links come out as with one
+# INSERT each (1000 entries: one round trip instead of a thousand executions).
+APPEND_MANY = """
+    INSERT INTO audit_log (organization_id, subject, action, object_id)
+    SELECT $1, $2, $3, o.object_id FROM unnest($4::text[]) WITH ORDINALITY AS o (object_id, n) ORDER BY o.n
+"""
 PAGE = """
     SELECT seq, at, organization_id, subject, action, object_id, chain_hash FROM audit_log
     WHERE ($1::uuid IS NULL OR organization_id = $1)
@@ -65,7 +72,10 @@ async def append(conn: asyncpg.Connection, actor: Actor, action: str, object_id:
 
 
 async def append_many(conn: asyncpg.Connection, actor: Actor, action: str, object_ids: list[str]) -> None:
-    await conn.executemany(APPEND, [(actor.organization_id, actor.subject, action, oid) for oid in object_ids])
+    if len(object_ids) == 1:
+        await append(conn, actor, action, object_ids[0])
+    elif object_ids:
+        await conn.execute(APPEND_MANY, actor.organization_id, actor.subject, action, object_ids)
 
 
 async def page(
