@@ -16,9 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING
 from typing import Any, TypeVar
 
+from strawberry.relay.types import GlobalID
+from strawberry.scalars import is_scalar
 from strawberry.types.arguments import InputContext
 from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional, has_object_definition
-from strawberry.types.enum import has_enum_definition
+from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 
 T = TypeVar("T")
 Convert = Callable[[Any, InputContext, str], Any]
@@ -68,14 +70,18 @@ def _converter(type_: Any, context: InputContext) -> Convert:
         return _strawberry(type_)
     if isinstance(type_, StrawberryOptional):
         inner = _converter(type_.of_type, context)
+        if inner is _identity:
+            return _identity
         return lambda value, ctx, key: None if value is None else inner(value, ctx, key)
     if isinstance(type_, StrawberryList):
         item = _converter(type_.of_type, context)
         if item is _identity:
             return lambda value, ctx, key: list(value)
         return lambda value, ctx, key: [item(v, ctx, key) for v in value]
-    if has_enum_definition(type_) or type_ in context.scalar_registry or type_ in (str, int, float, bool):
-        return _identity  # graphql-core already gives enum members and parsed scalars
+    if type_ is not GlobalID and (
+        isinstance(type_, StrawberryEnumDefinition) or has_enum_definition(type_) or is_scalar(type_, context.scalar_registry)
+    ):
+        return _identity  # graphql-core already gives enum members and parsed scalars (as strawberry's leaves)
     if has_object_definition(type_) and getattr(type_.__strawberry_definition__.from_input, "planned", False):
         hook = type_.__strawberry_definition__.from_input
         return lambda value, ctx, key: hook(type_, value, ctx)  # type: ignore[misc]
