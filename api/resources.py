@@ -25,6 +25,7 @@ from .messaging.hub import LiveHub
 from .metrics import Metrics
 from .protect import UrlProtector, load_url_protector
 from .ratelimit import RateLimiter
+from .services.events import NoticeSnapshots
 from .services.notices import NoticeCommands, utcnow
 from .settings import Settings
 from .store.pool import QueryObserver, create_pool
@@ -50,6 +51,7 @@ class Resources:
     _closing: bool = field(default=False, repr=False)
     _connecting: NATS | None = field(default=None, repr=False)
     _hub: LiveHub | None = field(default=None, repr=False)
+    _snapshots: NoticeSnapshots | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> Resources:
@@ -87,6 +89,13 @@ class Resources:
         if self._hub is None:
             self._hub = LiveHub(self.settings, lambda: self.nats)
         return self._hub
+
+    @property
+    def notice_snapshots(self) -> NoticeSnapshots:
+        """Notice rows read once per live event for all of the process's subscribers."""
+        if self._snapshots is None:
+            self._snapshots = NoticeSnapshots(self.db)
+        return self._snapshots
 
     @property
     def db(self) -> asyncpg.Pool:

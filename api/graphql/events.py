@@ -247,8 +247,13 @@ class EventSubscription:
                 fresh = [i for i in items if i.seq > last and want.matches(_record(i))]
                 if not fresh:
                     continue
-                async with context.pool.acquire() as conn:
-                    deliverable = await service.readable(conn, viewer, [_record(i) for i in fresh])
+                deliverable = await service.readable_live(
+                    context.pool,
+                    context.resources.notice_snapshots,
+                    viewer,
+                    [_record(i) for i in fresh],
+                    not_before=min(i.received for i in fresh),
+                )
                 for delivered in [d for d in deliverable if _known(d)]:
                     context.loaders = Loaders(context.resources, context.require_viewer)  # current state, not cached
                     yield EventNode.of(delivered)

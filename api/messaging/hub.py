@@ -39,6 +39,7 @@ class LiveEvent:
     seq: int  # outbox position: the public cursor
     subject: str
     envelope: dict[str, Any]
+    received: float = 0.0  # the event loop's clock when it arrived: a state read started later includes it
 
 
 class FeedOverflow(Exception):
@@ -183,7 +184,7 @@ class LiveHub:
             return
         try:
             seq = int((msg.headers or {}).get(SEQ, "0"))
-            event = LiveEvent(seq, msg.subject, json.loads(msg.data))
+            event = LiveEvent(seq, msg.subject, json.loads(msg.data), asyncio.get_running_loop().time())
         except (ValueError, TypeError):
             log.error("undecodable event on the stream", extra={"subject": msg.subject})
             return

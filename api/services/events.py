@@ -8,8 +8,10 @@ api/store/event_reads.py narrows first; `readable` decides.
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -114,15 +116,118 @@ def _uuid(global_id: object) -> UUID | None:
         return None
 
 
-async def readable(conn: asyncpg.Connection, viewer: Viewer, records: Sequence[EventRecord]) -> list[Delivered]:
-    """The records the viewer may see now, each with its tier (and notice), in the given order."""
-    notice_ids = {r.record_id for r in (_NoticeRef.of(rec) for rec in records) if r is not None}
-    notices: dict[UUID, Notice] = {}
-    if notice_ids:
-        loaded = await notices_store.by_ids(conn, sorted(notice_ids))
+def notice_ids(records: Iterable[EventRecord]) -> list[UUID]:
+    """The notices these records are about (notice events, victim-alert matches)."""
+    return sorted({r.record_id for r in (_NoticeRef.of(rec) for rec in records) if r is not None})
+
+
+def _conference_ids(records: Iterable[EventRecord]) -> list[UUID]:
+    return sorted({UUID(r.scope) for r in records if r.aggregate in CONFERENCE_SCOPED and _is_uuid(r.scope)})
+
+
+class NoticeSnapshots:
+    """Notices as they are just after live events, read once for all of a process's subscribers.
+
+    Each live subscriber used to read the notices of every event it received: 500
+    subscribers, 500 identical queries per event (a fifth of the API's CPU in the
+    events benchmark). A read here is shared by everyone who asks for the same notice
+    while it is fresh: it started after the asking event arrived (so it includes that
+    event's commit; the relay publishes only committed rows) and at most `max_age`
+    seconds ago, which keeps "the object as it is now" true to within that age.
+    Visibility is still decided per viewer (`readable`); only the row is shared.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, max_age: float = 1.0, size: int = 4096) -> None:
+        self.pool = pool
+        self.max_age = max_age
+        self.size = size
+        self.reads = 0  # queries made (tests and the benchmark read it)
+        self._entries: OrderedDict[UUID, tuple[float, asyncio.Future[Notice | None]]] = OrderedDict()
+        self._reading: set[asyncio.Task[None]] = set()
+
+    async def get(self, ids: Sequence[UUID], *, not_before: float) -> dict[UUID, Notice]:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        shared: dict[UUID, asyncio.Future[Notice | None]] = {}
+        missing: list[UUID] = []
+        for key in ids:
+            entry = self._entries.get(key)
+            if entry is not None and not_before <= entry[0] and now - entry[0] <= self.max_age:
+                shared[key] = entry[1]
+            else:
+                missing.append(key)
+        if missing:
+            started = loop.time()
+            own = {key: loop.create_future() for key in missing}
+            for key, future in own.items():
+                self._entries[key] = (started, future)
+                self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+            # A task of its own: a subscriber that leaves mid-read must not cancel the read
+            # the others are waiting for.
+            read = loop.create_task(self._read(own))
+            self._reading.add(read)
+            read.add_done_callback(self._reading.discard)
+            shared.update(own)
+        found: dict[UUID, Notice] = {}
+        for key, future in shared.items():
+            notice = await asyncio.shield(future)
+            if notice is not None:
+                found[key] = notice
+        return found
+
+    async def _read(self, own: dict[UUID, asyncio.Future[Notice | None]]) -> None:
+        try:
+            self.reads += 1
+            async with self.pool.acquire() as conn:
+                loaded = await notices_store.by_ids(conn, list(own))
+        except BaseException as exc:
+            for key, future in own.items():
+                if key in self._entries and self._entries[key][1] is future:
+                    del self._entries[key]  # the next asker reads again
+                if isinstance(exc, Exception):
+                    future.set_exception(exc)
+                    future.exception()  # retrieved here; whoever awaits it still gets the error
+                else:
+                    future.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for future, notice in zip(own.values(), loaded, strict=True):
+            future.set_result(notice)
+
+
+async def readable_live(
+    pool: asyncpg.Pool, snapshots: NoticeSnapshots, viewer: Viewer, records: Sequence[EventRecord], *, not_before: float
+) -> list[Delivered]:
+    """`readable` for live events: notices come from the shared snapshots, and a connection is
+    taken only when conference events need their participants."""
+    notices = await snapshots.get(notice_ids(records), not_before=not_before)
+    if not _conference_ids(records):
+        return await readable(None, viewer, records, notices=notices)
+    async with pool.acquire() as conn:
+        return await readable(conn, viewer, records, notices=notices)
+
+
+async def readable(
+    conn: asyncpg.Connection | None,
+    viewer: Viewer,
+    records: Sequence[EventRecord],
+    *,
+    notices: Mapping[UUID, Notice] | None = None,
+) -> list[Delivered]:
+    """The records the viewer may see now, each with its tier (and notice), in the given order.
+
+    `notices` are the records' notices when already read (live events); otherwise they
+    are read on `conn`, which may be None only when nothing has to be read.
+    """
+    if notices is None:
+        ids = notice_ids(records)
+        loaded = await notices_store.by_ids(_required(conn), ids) if ids else []
         notices = {n.id: n for n in loaded if n is not None}
-    conference_ids = {UUID(r.scope) for r in records if r.aggregate in CONFERENCE_SCOPED and _is_uuid(r.scope)}
-    conferences = await store.conference_access(conn, sorted(conference_ids)) if conference_ids else {}
+    conference_ids = _conference_ids(records)
+    conferences = await store.conference_access(_required(conn), conference_ids) if conference_ids else {}
 
     delivered: list[Delivered] = []
     for record in records:
@@ -163,6 +268,11 @@ class _NoticeRef:
             return None
         key = _uuid(record.data.get("noticeId"))
         return cls(key) if key else None
+
+
+def _required(conn: asyncpg.Connection | None) -> asyncpg.Connection:
+    assert conn is not None, "a connection is needed to read what these events are about"
+    return conn
 
 
 def _is_uuid(text: str) -> bool:
