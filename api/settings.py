@@ -40,6 +40,7 @@ class Settings:
     external_jwks_url: str = ""
     external_issuer: str = ""
     jwks_cache_seconds: int = 300
+    jwt_leeway_seconds: int = 30  # clock skew allowed on expiry; a subscription also ends this long after it
 
     # Protected notice data (api/protect.py) and deadlines.
     url_keys: str = field(default="", repr=False)  # "<id>:<base64 32 bytes>,..."
@@ -57,6 +58,7 @@ class Settings:
     relay_poll_seconds: float = 2.0  # safety net under LISTEN/NOTIFY
     worker_ack_wait_seconds: int = 30
     subscription_buffer: int = 1000  # live events queued per subscriber before it is cut off
+    subscription_recheck_seconds: float = 60.0  # an open subscription re-checks its API client's revocation
     deadlines_poll_seconds: float = 30.0
     webhook_timeout_seconds: float = 10.0
     webhook_retry_hours: int = 24  # keep retrying a failing endpoint at least this long
@@ -118,6 +120,7 @@ class Settings:
             external_jwks_url=read.text("EXTERNAL_JWKS_URL", ""),
             external_issuer=read.text("EXTERNAL_ISSUER", ""),
             jwks_cache_seconds=read.integer("JWKS_CACHE_SECONDS", cls.jwks_cache_seconds),
+            jwt_leeway_seconds=read.integer("JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds),
             url_keys=read.text("URL_KEYS", ""),
             url_key_id=read.text("URL_KEY_ID", ""),
             url_hmac_key=read.text("URL_HMAC_KEY", ""),
@@ -130,6 +133,7 @@ class Settings:
             relay_batch=read.integer("RELAY_BATCH", cls.relay_batch),
             worker_ack_wait_seconds=read.integer("WORKER_ACK_WAIT_SECONDS", cls.worker_ack_wait_seconds),
             subscription_buffer=read.integer("SUBSCRIPTION_BUFFER", cls.subscription_buffer),
+            subscription_recheck_seconds=read.number("SUBSCRIPTION_RECHECK_SECONDS", cls.subscription_recheck_seconds),
             webhook_retry_hours=read.integer("WEBHOOK_RETRY_HOURS", cls.webhook_retry_hours),
             webhook_concurrency=read.integer("WEBHOOK_CONCURRENCY", cls.webhook_concurrency),
             ws_compression=bool(read.boolean("WS_COMPRESSION")),
@@ -199,6 +203,18 @@ class _Reader:
             raise SettingsError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
         if value < 0:
             raise SettingsError(f"{PREFIX}{name} must not be negative, got {value}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise SettingsError(f"{PREFIX}{name} must be a finite number not below 0, got {raw!r}")
         return value
 
     def boolean(self, name: str) -> bool | None:

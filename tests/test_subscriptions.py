@@ -6,10 +6,12 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
 from api.app import create_app
+from api.auth.keys import issue_token
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
 from api.settings import Settings
@@ -21,6 +23,9 @@ EVENT_FIELDS = "id cursor type occurredAt actorKind notice { id status visibilit
 SUBSCRIBE = f"subscription($after: String, $filter: EventFilter) {{ events(after: $after, filter: $filter) {{ {EVENT_FIELDS} }} }}"
 PAGE = f"query($after: String, $first: Int, $filter: EventFilter) {{ events(after: $after, first: $first, filter: $filter) {{ edges {{ cursor node {{ {EVENT_FIELDS} }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
 SHA = "ab" * 32
+REGISTER_CLIENT = """mutation($org: ID!, $name: String!, $roles: [Role!]!) {
+  registerApiClient(organizationId: $org, name: $name, roles: $roles) { clientSecret client { id clientId } } }"""
+REVOKE_CLIENT = "mutation($id: ID!) { revokeApiClient(id: $id) { revokedAt } }"
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +244,54 @@ async def test_feeds_end_when_the_hub_stops(settings: Settings) -> None:
         await hub.stop()
         with pytest.raises(FeedOverflow):
             await asyncio.wait_for(waiting, 2)
+
+
+async def _ended_by(ws: GraphQLWs, last: str) -> dict[str, Any]:
+    """Frames until the subscription's error; then it completes and the connection closes with 4401."""
+    error: dict[str, Any] | None = None
+    for _ in range(50):
+        frame = await ws.frame(15)
+        if frame["type"] == "next" and "errors" in frame["payload"]:
+            error = frame["payload"]["errors"][0]
+            break
+        assert frame["type"] == "next", frame
+        last = frame["payload"]["data"]["events"]["cursor"]
+    assert error is not None, "the subscription was not ended"
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error["extensions"]["resumeAfter"] == last
+    assert (await ws.frame(5))["type"] == "complete"
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await ws.frame(10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    return error
+
+
+async def test_a_subscription_ends_when_its_token_expires(make: Factory, settings: Settings, relay: Any) -> None:
+    hotline, company, prosecutor = await members(make)
+    short = issue_token(make.signing_key, settings, subject="short-lived", organization_id=str(prosecutor.organization.id),
+                        roles=["ANALYST", "MEMBER"], ttl_seconds=6)
+    issued = time.monotonic()
+    async with serve(create_app(settings.with_overrides(jwt_leeway_seconds=0))) as address, GraphQLWs(address, short) as ws:
+        await ws.subscribe(SUBSCRIBE, {"filter": {"providerIds": [company.org_id]}})
+        last = (await _warm_up(ws, hotline, company))["cursor"]
+        error = await _ended_by(ws, last)
+    assert "expired" in error["message"]
+    assert 5.0 < time.monotonic() - issued < 15.0
+
+
+async def test_a_subscription_ends_when_its_api_client_is_revoked(
+    make: Factory, settings: Settings, relay: Any, org_admin: Member, client: httpx.AsyncClient
+) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST, Role.MEMBER)
+    registered = await org_admin.gql(REGISTER_CLIENT, {"org": org_admin.org_id, "name": "feed", "roles": ["MEMBER"]})
+    payload = registered["data"]["registerApiClient"]
+    grant = await client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                              auth=(payload["client"]["clientId"], payload["clientSecret"]))
+    async with serve(create_app(settings.with_overrides(subscription_recheck_seconds=0.3))) as address, \
+            GraphQLWs(address, grant.json()["access_token"]) as ws:
+        await ws.subscribe(SUBSCRIBE)
+        last = (await _warm_up(ws, hotline, org_admin))["cursor"]
+        revoked = await org_admin.gql(REVOKE_CLIENT, {"id": payload["client"]["id"]})
+        assert revoked["data"]["revokeApiClient"]["revokedAt"] is not None
+        error = await _ended_by(ws, last)
+    assert "revoked" in error["message"]

@@ -11,6 +11,7 @@ import base64
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +38,7 @@ class TokenClaims:
     organization_id: UUID
     roles: frozenset[Role]
     client_id: str | None
+    expires_at: datetime
 
 
 class TokenVerifier:
@@ -45,9 +47,11 @@ class TokenVerifier:
         self.algorithms = list(settings.jwt_algorithms)
         self.own_keys = signing_key.key_set()
         self.external = external
-        self.own_claims = _registry(settings.jwt_issuer, settings.jwt_audience)
+        self.own_claims = _registry(settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
         self.external_claims = (
-            _registry(settings.external_issuer, settings.jwt_audience) if settings.external_issuer else None
+            _registry(settings.external_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
+            if settings.external_issuer
+            else None
         )
         # token -> (the key set that verified it, its claims). An entry counts only while that
         # same key set is current, so a refreshed JWKS (a key withdrawn) is verified afresh.
@@ -100,9 +104,9 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def _registry(issuer: str, audience: str) -> JWTClaimsRegistry:
+def _registry(issuer: str, audience: str, leeway: int) -> JWTClaimsRegistry:
     return JWTClaimsRegistry(
-        leeway=30,
+        leeway=leeway,
         iss={"essential": True, "value": issuer},
         aud={"essential": True, "value": audience},
         exp={"essential": True},
@@ -135,7 +139,8 @@ def _to_claims(claims: dict[str, Any]) -> TokenClaims:
             raise ValueError("roles")
         roles = frozenset(Role(r) for r in raw_roles)
         subject = str(claims["sub"])
-    except (KeyError, ValueError):
+        expires_at = datetime.fromtimestamp(float(claims["exp"]), UTC)  # present: the registry requires it
+    except (KeyError, ValueError, TypeError, OverflowError, OSError):
         raise Unauthenticated("the token lacks a valid 'org', 'roles' or 'sub' claim") from None
     client_id = claims.get("client_id")
-    return TokenClaims(subject, organization_id, roles, client_id if isinstance(client_id, str) else None)
+    return TokenClaims(subject, organization_id, roles, client_id if isinstance(client_id, str) else None, expires_at)

@@ -53,6 +53,7 @@ class Viewer:
     organization_kind: OrganizationKind
     roles: frozenset[Role]
     client_id: str | None = None
+    expires_at: datetime | None = None  # the token's expiry; None for the platform's own actors
 
     def has(self, role: Role) -> bool:
         return role in self.roles

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from uuid import UUID
 
@@ -25,12 +25,14 @@ import strawberry
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
 
-from ..domain.errors import BadUserInput, Unavailable
+from ..domain.errors import BadUserInput, Unauthenticated, Unavailable
 from ..domain.ids import expect_global_id, from_global_id, to_global_id
-from ..domain.organizations import OrganizationKind
+from ..domain.organizations import OrganizationKind, Viewer
 from ..messaging.hub import FeedOverflow, LiveEvent
+from ..resources import Resources
 from ..services import events as service
 from ..services.events import Delivered
+from ..services.viewers import still_valid
 from ..store import event_reads
 from ..store.event_reads import EventRecord
 from . import conferences, cursors, enforcement, victim_alerts
@@ -223,56 +225,99 @@ class EventSubscription:
         except Exception:
             raise Unavailable("the event stream is unavailable; try again shortly") from None
 
-        with hub.feed(service.live_patterns(viewer)) as feed:
-            if last is None:
-                last = await service.head(context.pool)  # no cursor: from now on
-            # Replay from the system of record until caught up. An overflow of the live
-            # feed meanwhile is harmless: PostgreSQL has everything, so keep replaying.
-            while True:
-                feed.reset()
-                page = await service.page(context.pool, viewer, want, after=last, first=REPLAY_PAGE)
-                for delivered in [d for d in page.items if _known(d)]:
-                    context.loaders = Loaders(context.resources, context.require_viewer)
-                    yield EventNode.of(delivered)
-                last = max(last, page.last_seq)
-                if not page.has_next and not feed.overflowed:
-                    break
+        lifetime = _Lifetime(context.resources, viewer)
+        try:
+            with hub.feed(service.live_patterns(viewer)) as feed:
+                if last is None:
+                    last = await service.head(context.pool)  # no cursor: from now on
+                # Replay from the system of record until caught up. An overflow of the live
+                # feed meanwhile is harmless: PostgreSQL has everything, so keep replaying.
+                while True:
+                    await lifetime.check()
+                    feed.reset()
+                    page = await service.page(context.pool, viewer, want, after=last, first=REPLAY_PAGE)
+                    for delivered in [d for d in page.items if _known(d)]:
+                        context.loaders = Loaders(context.resources, context.require_viewer)
+                        yield EventNode.of(delivered)
+                    last = max(last, page.last_seq)
+                    if not page.has_next and not feed.overflowed:
+                        break
 
-            while True:
-                try:
-                    items = feed.pending() or [await feed.get()]
-                except FeedOverflow:
-                    _disconnect_soon(context.request)
-                    raise slow_consumer(last) from None
-                fresh = [i for i in items if i.seq > last and want.matches(_record(i))]
-                if not fresh:
-                    continue
-                deliverable = await service.readable_live(
-                    context.pool,
-                    context.resources.notice_snapshots,
-                    viewer,
-                    [_record(i) for i in fresh],
-                    not_before=min(i.received for i in fresh),
-                )
-                for delivered in [d for d in deliverable if _known(d)]:
-                    context.loaders = Loaders(context.resources, context.require_viewer)  # current state, not cached
-                    yield EventNode.of(delivered)
-                last = max(last, fresh[-1].seq)
+                while True:
+                    await lifetime.check()
+                    try:
+                        items = feed.pending() or [await asyncio.wait_for(feed.get(), lifetime.seconds_left())]
+                    except TimeoutError:
+                        continue  # time to look at the viewer again
+                    except FeedOverflow:
+                        _disconnect_soon(context.request, SLOW_CONSUMER_CLOSE_CODE, "too far behind; resume with your cursor")
+                        raise slow_consumer(last) from None
+                    fresh = [i for i in items if i.seq > last and want.matches(_record(i))]
+                    if not fresh:
+                        continue
+                    deliverable = await service.readable_live(
+                        context.pool,
+                        context.resources.notice_snapshots,
+                        viewer,
+                        [_record(i) for i in fresh],
+                        not_before=min(i.received for i in fresh),
+                    )
+                    for delivered in [d for d in deliverable if _known(d)]:
+                        context.loaders = Loaders(context.resources, context.require_viewer)  # current state, not cached
+                        yield EventNode.of(delivered)
+                    last = max(last, fresh[-1].seq)
+        except Unauthenticated as error:
+            _disconnect_soon(context.request, UNAUTHORIZED_CLOSE_CODE, "the token expired or was revoked")
+            raise GraphQLError(
+                error.message,
+                extensions={"code": "UNAUTHENTICATED", "resumeAfter": encode_cursor(last) if last else None},
+            ) from None
+
+
+class _Lifetime:
+    """When an open subscription looks at its viewer again: at its token's expiry (plus the
+    leeway every request gets) and every `subscription_recheck_seconds`, since an API client
+    can be revoked while connected. A subscription never outlives what a request could do."""
+
+    def __init__(self, resources: Resources, viewer: Viewer) -> None:
+        self.resources = resources
+        self.viewer = viewer
+        self.leeway = timedelta(seconds=resources.settings.jwt_leeway_seconds)
+        self._loop = asyncio.get_running_loop()
+        self._due = self._next()
+
+    def _next(self) -> float:
+        due = self._loop.time() + self.resources.settings.subscription_recheck_seconds
+        if self.viewer.expires_at is not None:
+            left = (self.viewer.expires_at + self.leeway - self.resources.clock()).total_seconds()
+            due = min(due, self._loop.time() + left)
+        return due
+
+    def seconds_left(self) -> float:
+        return max(0.0, self._due - self._loop.time())
+
+    async def check(self) -> None:
+        """UNAUTHENTICATED (raised) once the token has expired or its API client was revoked."""
+        if self._loop.time() < self._due:
+            return
+        await still_valid(self.resources.db, self.viewer, now=self.resources.clock(), leeway=self.leeway)
+        self._due = self._next()
 
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
+UNAUTHORIZED_CLOSE_CODE = 4401  # graphql-transport-ws's code for an unauthorized connection
 _closing: set[asyncio.Task[None]] = set()
 
 
-def _disconnect_soon(socket: object) -> None:
-    """After the error frame has gone out, close the connection: a client this far behind must reconnect."""
+def _disconnect_soon(socket: object, code: int, reason: str) -> None:
+    """After the error frame has gone out, close the connection: the client must reconnect (with its cursor)."""
     if not isinstance(socket, WebSocket):
         return
 
     async def close() -> None:
         await asyncio.sleep(0.5)
         with contextlib.suppress(Exception):
-            await socket.close(code=SLOW_CONSUMER_CLOSE_CODE, reason="too far behind; resume with your cursor")
+            await socket.close(code=code, reason=reason)
 
     task = asyncio.get_running_loop().create_task(close())
     _closing.add(task)  # held until done, so it is not collected mid-flight

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import asyncpg
 
 from ..auth.tokens import TokenClaims, TokenVerifier, bearer_token
@@ -26,7 +28,21 @@ async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims) -> Viewer:
         organization_kind=facts.kind,
         roles=claims.roles,
         client_id=claims.client_id,
+        expires_at=claims.expires_at,
     )
+
+
+async def still_valid(pool: asyncpg.Pool, viewer: Viewer, *, now: datetime, leeway: timedelta) -> None:
+    """For a connection that outlives a request (a subscription): its token has not expired since,
+    its organization still exists and its API client has not been revoked. UNAUTHENTICATED if not."""
+    if viewer.expires_at is not None and now >= viewer.expires_at + leeway:
+        raise Unauthenticated("the token has expired; reconnect with a fresh token and resume from your last cursor")
+    async with pool.acquire() as conn:
+        facts = await store.facts(conn, viewer.organization_id, viewer.client_id)
+    if facts is None:
+        raise Unauthenticated("the token's organization does not exist")
+    if viewer.client_id is not None and (facts.client_organization_id != viewer.organization_id or facts.client_revoked):
+        raise Unauthenticated("the token's API client is revoked or unknown")
 
 
 async def authenticate(pool: asyncpg.Pool, verifier: TokenVerifier, authorization: str | None) -> Viewer:
