@@ -127,24 +127,9 @@ async def test_a_slow_subscriber_is_cut_off_and_resumes_with_its_cursor(
             last = (await _warm_up(ws, hotline, company))["cursor"]
             burst = await hotline.gql(REPORT_MANY, {"i": [report_input(company.organization) for _ in range(200)]})
             ids = [r["notice"]["id"] for r in burst["data"]["reportNotices"]["results"]]
-            received: list[str] = []
-            error: dict[str, Any] | None = None
-            for _ in range(300):
-                frame = await ws.frame(20)
-                if frame["type"] == "next" and "errors" in frame["payload"]:
-                    error = frame["payload"]["errors"][0]
-                    break
-                assert frame["type"] == "next", frame
-                received.append(frame["payload"]["data"]["events"]["notice"]["id"])
-                last = frame["payload"]["data"]["events"]["cursor"]
-            assert error is not None, "200 events into a buffer of 2 must overflow"
+            received, last, error = await _until_ended(ws, last, close_code=4008, frames=300)
             assert error["extensions"]["code"] == "UNAVAILABLE"
             assert error["extensions"]["reason"] == "SLOW_CONSUMER"
-            assert error["extensions"]["resumeAfter"] == last
-            assert (await ws.frame(5))["type"] == "complete"
-            with pytest.raises(websockets.ConnectionClosed) as closed:  # and disconnected
-                await ws.frame(10)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4008
 
         async with GraphQLWs(address, prosecutor.token) as ws:
             await ws.subscribe(SUBSCRIBE, {"after": last, "filter": mine})
@@ -246,24 +231,26 @@ async def test_feeds_end_when_the_hub_stops(settings: Settings) -> None:
             await asyncio.wait_for(waiting, 2)
 
 
-async def _ended_by(ws: GraphQLWs, last: str) -> dict[str, Any]:
-    """Frames until the subscription's error; then it completes and the connection closes with 4401."""
-    error: dict[str, Any] | None = None
-    for _ in range(50):
-        frame = await ws.frame(15)
+async def _until_ended(ws: GraphQLWs, last: str, *, close_code: int, frames: int = 50) -> tuple[list[str], str, dict[str, Any]]:
+    """Events until the subscription's error frame, which must carry the last cursor received; then it
+    completes and the server closes the connection with `close_code`. Returns (notice ids, last cursor, error)."""
+    received: list[str] = []
+    for _ in range(frames):
+        frame = await ws.frame(20)
         if frame["type"] == "next" and "errors" in frame["payload"]:
-            error = frame["payload"]["errors"][0]
+            error: dict[str, Any] = frame["payload"]["errors"][0]
             break
         assert frame["type"] == "next", frame
+        received.append(frame["payload"]["data"]["events"]["notice"]["id"])
         last = frame["payload"]["data"]["events"]["cursor"]
-    assert error is not None, "the subscription was not ended"
-    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    else:
+        raise AssertionError(f"no error within {frames} frames")
     assert error["extensions"]["resumeAfter"] == last
     assert (await ws.frame(5))["type"] == "complete"
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await ws.frame(10)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-    return error
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == close_code
+    return received, last, error
 
 
 async def test_a_subscription_ends_when_its_token_expires(make: Factory, settings: Settings, relay: Any) -> None:
@@ -274,8 +261,8 @@ async def test_a_subscription_ends_when_its_token_expires(make: Factory, setting
     async with serve(create_app(settings.with_overrides(jwt_leeway_seconds=0))) as address, GraphQLWs(address, short) as ws:
         await ws.subscribe(SUBSCRIBE, {"filter": {"providerIds": [company.org_id]}})
         last = (await _warm_up(ws, hotline, company))["cursor"]
-        error = await _ended_by(ws, last)
-    assert "expired" in error["message"]
+        _, _, error = await _until_ended(ws, last, close_code=4401)
+    assert error["extensions"]["code"] == "UNAUTHENTICATED" and "expired" in error["message"]
     assert 5.0 < time.monotonic() - issued < 15.0
 
 
@@ -293,5 +280,5 @@ async def test_a_subscription_ends_when_its_api_client_is_revoked(
         last = (await _warm_up(ws, hotline, org_admin))["cursor"]
         revoked = await org_admin.gql(REVOKE_CLIENT, {"id": payload["client"]["id"]})
         assert revoked["data"]["revokeApiClient"]["revokedAt"] is not None
-        error = await _ended_by(ws, last)
-    assert "revoked" in error["message"]
+        _, _, error = await _until_ended(ws, last, close_code=4401)
+    assert error["extensions"]["code"] == "UNAUTHENTICATED" and "revoked" in error["message"]
