@@ -318,3 +318,32 @@ async def test_a_match_reaches_its_organization_alone_by_subscription_and_webhoo
     assert "tok-e2e" not in json.dumps(body) and sha not in json.dumps(body)
     await asyncio.sleep(0.5)
     assert set(receiver.calls) == {holder_hook}, "no other organization's webhook is called"
+
+
+async def test_an_alert_registered_after_the_removal_is_matched_at_once(make: Factory, pool: asyncpg.Pool) -> None:
+    """The victim is told even when the content came down before the alert existed."""
+    police = await make.member(K.POLICE, A)
+    hotline = await make.member(K.HOTLINE, A)
+    company = await make.member(K.COMPANY, A)
+    base, sha = pdq(), secrets.token_hex(32)
+    removed_pdq = await report(hotline, company.organization, contentHashes=[{"algorithm": "PDQ", "value": flip(base, 31)}])
+    removed_far = await report(hotline, company.organization, contentHashes=[{"algorithm": "PDQ", "value": flip(base, 32)}])
+    verified = await report(hotline, company.organization, contentHashes=[{"algorithm": "SHA256", "value": sha}])
+    still_up = await report(hotline, company.organization, contentHashes=[{"algorithm": "SHA256", "value": sha}],
+                            url="https://other.example-host.test/still-up.jpg")
+    for notice in (removed_pdq, removed_far, verified):
+        assert "errors" not in await act(company, "remove", notice["id"])
+    assert "errors" not in await act(hotline, "verify_offline", verified["id"])
+
+    alert = await register(police, ("PDQ", base), ("SHA256", sha), token="tok-late", idempotencyKey="late-1")
+    assert sorted(m["notice"]["id"] for m in alert["matches"]) == sorted([removed_pdq["id"], verified["id"]])
+    events = await matched_events(pool, alert["id"])
+    assert sorted(r["envelope"]["data"]["noticeId"] for r in events) == sorted([removed_pdq["id"], verified["id"]])
+    assert {r["subject"] for r in events} == {f"td.victim_alert.matched.{police.organization.id}"}
+
+    # Registering again with the same key changes nothing; the notice still online matches when it comes down.
+    again = await register(police, ("PDQ", base), ("SHA256", sha), token="tok-late", idempotencyKey="late-1")
+    assert again["id"] == alert["id"] and len(await matched_events(pool, alert["id"])) == 2
+    assert "errors" not in await act(company, "remove", still_up["id"])
+    assert await matcher.handle(pool, (await removal_envelopes(pool, still_up["id"]))[0]) == 1
+    assert len(await matched_events(pool, alert["id"])) == 3

@@ -18,7 +18,7 @@ from ..domain.access import Action, Relation
 from ..domain.errors import BadUserInput, Conflict, NotFound
 from ..domain.ids import to_global_id, uuid7
 from ..domain.organizations import Viewer
-from ..domain.victim_alerts import VictimAlert, check_cancel, clean_alert_hashes, clean_token
+from ..domain.victim_alerts import MATCHING_STATUSES, VictimAlert, check_cancel, clean_alert_hashes, clean_token
 from ..protect import UrlProtector
 from ..store import audit, events
 from ..store import victim_alerts as store
@@ -62,9 +62,25 @@ async def register(
         ciphertext, key_id = protector.encrypt(alert_id, token)
         alert = VictimAlert(alert_id, viewer.organization_id, ciphertext, key_id, now, None)
         await store.insert(conn, alert, hashes)
+        await _match_already_removed(conn, alert, now=now)
         await audit.append(conn, viewer, "victim_alert.register", to_global_id("VictimAlert", alert.id))
         await record_keys(conn, viewer, "registerVictimAlert", [(k, alert.id, False) for k in keyed])
     return alert
+
+
+# Matches recorded at registration at most; a victim's hashes matching more taken-down notices
+# than this is not a case for one alert (the rest match on their next removal or verification).
+BACKFILL_LIMIT = 10_000
+
+
+async def _match_already_removed(conn: asyncpg.Connection, alert: VictimAlert, *, now: datetime) -> None:
+    """A victim registered after the content came down is told too: matches with notices already
+    removed (or verified offline) are recorded now, each with its VICTIM_ALERT_MATCHED event."""
+    removed = await store.already_removed(conn, alert.id, sorted(MATCHING_STATUSES), BACKFILL_LIMIT)
+    if not removed:
+        return
+    new = await store.record_alert_matches(conn, alert.id, removed, now)
+    await events.append(conn, [domain_events.victim_alert_matched(alert.id, alert.holder_id, n, at=now) for n in new])
 
 
 async def cancel(pool: asyncpg.Pool, viewer: Viewer, alert_id: UUID, *, now: datetime) -> VictimAlert:

@@ -17,7 +17,7 @@ from ..domain.victim_alerts import Match, VictimAlert
 
 COLUMNS = "a.id, a.holder_id, a.token_ciphertext, a.token_key_id, a.created_at, a.cancelled_at"
 # Active alerts matching a notice's hashes, checked when the notice is removed or verified offline
-# (an alert registered later matches on the notice's next removal or verification, not before).
+# (an alert registered after that is matched at registration: ALREADY_REMOVED).
 # Two branches rather than one OR, so exact values use the (algorithm, value) index and only PDQ
 # hashes are compared one by one.
 MATCHING = f"""
@@ -32,6 +32,30 @@ MATCHING = f"""
     JOIN victim_alert_hashes h ON h.algorithm = 'PDQ' AND bit_count(h.bits # n.bits) <= {PDQ_MATCH_DISTANCE}
     JOIN victim_alerts a ON a.id = h.alert_id AND a.cancelled_at IS NULL
     WHERE n.notice_id = $1 AND n.algorithm = 'PDQ'
+"""
+# Notices already taken down that match a newly registered alert (matched at registration, so a
+# victim registered after the removal still hears of it). Same two branches as MATCHING.
+ALREADY_REMOVED = f"""
+    SELECT m.notice_id FROM (
+        SELECT n.notice_id
+        FROM victim_alert_hashes h
+        JOIN notice_hashes n ON n.algorithm = h.algorithm AND n.value = h.value
+        WHERE h.alert_id = $1 AND h.algorithm <> 'PDQ'
+        UNION
+        SELECT n.notice_id
+        FROM victim_alert_hashes h
+        JOIN notice_hashes n ON n.algorithm = 'PDQ' AND bit_count(h.bits # n.bits) <= {PDQ_MATCH_DISTANCE}
+        WHERE h.alert_id = $1 AND h.algorithm = 'PDQ'
+    ) m
+    JOIN notices x ON x.id = m.notice_id AND x.status = ANY($2::text[])
+    ORDER BY m.notice_id
+    LIMIT $3
+"""
+INSERT_ALERT_MATCHES = """
+    INSERT INTO victim_alert_matches (alert_id, notice_id, at)
+    SELECT $1, n, $3 FROM unnest($2::uuid[]) AS n
+    ON CONFLICT (alert_id, notice_id) DO NOTHING
+    RETURNING notice_id
 """
 INSERT_MATCHES = """
     INSERT INTO victim_alert_matches (alert_id, notice_id, at)
@@ -110,6 +134,18 @@ async def matches(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[Ma
 async def matching_alerts(conn: asyncpg.Connection, notice_id: UUID) -> list[tuple[UUID, UUID]]:
     """(alert id, holder id) of every active alert sharing a hash with the notice."""
     return [(r["alert_id"], r["holder_id"]) for r in await conn.fetch(MATCHING, notice_id)]
+
+
+async def already_removed(conn: asyncpg.Connection, alert_id: UUID, statuses: Sequence[str], limit: int) -> list[UUID]:
+    """Notices in one of `statuses` (taken down) sharing a hash with the alert, at most `limit`."""
+    return [r["notice_id"] for r in await conn.fetch(ALREADY_REMOVED, alert_id, list(statuses), limit)]
+
+
+async def record_alert_matches(conn: asyncpg.Connection, alert_id: UUID, notice_ids: Sequence[UUID], at: datetime) -> list[UUID]:
+    """The notices whose match with this alert is new, in the given order."""
+    rows = await conn.fetch(INSERT_ALERT_MATCHES, alert_id, list(notice_ids), at)
+    new = {r["notice_id"] for r in rows}
+    return [n for n in notice_ids if n in new]
 
 
 async def record_matches(conn: asyncpg.Connection, alert_ids: Sequence[UUID], notice_id: UUID, at: datetime) -> set[UUID]:
