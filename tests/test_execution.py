@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from strawberry.extensions import FieldExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.graphql.execution import ExecutionContext
@@ -83,3 +84,34 @@ def test_the_comparison_sees_errors() -> None:
     assert run(ExecutionContext, "{ nullableItems { name label } }")["errors"]
     assert run(ExecutionContext, "{ nullableItems { colour } }")["errors"]
     assert run(ExecutionContext, "{ items { label } }")["data"] is None
+
+
+CALLS: list[str] = []
+
+
+class Shout(FieldExtension):
+    def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        CALLS.append("called")
+        return next_(source, info, **kwargs).upper() + info.field_name[:0]
+
+
+@strawberry.type
+class Word:
+    text: str = strawberry.field(extensions=[Shout()])
+
+
+@strawberry.type
+class WordQuery:
+    @strawberry.field
+    def words(self) -> list[Word]:
+        return [Word(text="a"), Word(text="b")]
+
+
+def test_a_field_with_an_extension_runs_it_once_with_its_info() -> None:
+    """A field without a resolver but with a field extension is not a plain leaf: the extension runs
+    once per value, with the real resolve info (never first with info=None, then again)."""
+    CALLS.clear()
+    schema = strawberry.Schema(query=WordQuery, execution_context_class=ExecutionContext)
+    result = schema.execute_sync("{ words { text } }")
+    assert result.errors is None and result.data == {"words": [{"text": "A"}, {"text": "B"}]}
+    assert CALLS == ["called", "called"]

@@ -17,19 +17,34 @@ from typing import Any
 from graphql import GraphQLEnumType, GraphQLField, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, Undefined
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
-# Per field definition: the leaf type to coerce to, or None when the field is not a plain leaf.
-# Keyed by id(): field definitions live as long as their schema, which lives for the process.
+# The plan of a field definition (its leaf type, or None when it is not a plain leaf) is kept
+# on the definition itself: it lives exactly as long as its schema (an id() key could be reused
+# by a field of a later schema, and tests build many).
 _Leaf = GraphQLScalarType | GraphQLEnumType
-_plans: dict[int, _Leaf | None] = {}
+_PLAN = "_takedown_leaf_plan"
+_UNPLANNED = object()
 
 
 def _plain_leaf(field: GraphQLField) -> _Leaf | None:
-    """The field's leaf type if strawberry resolves it by plain attribute access and it takes no arguments."""
-    if field.args or not getattr(field.resolve, "_is_default", False):
+    """The field's leaf type if strawberry resolves it by plain attribute access (no resolver, no
+    field extensions or permissions: its `_get_basic_result`) and it takes no arguments."""
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if field.args or not isinstance(definition, StrawberryField) or not definition.is_basic_field:
+        return None
+    if getattr(field.resolve, "__name__", "") != "_get_basic_result":  # strawberry's wrapper for basic fields
         return None
     named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
     return named if isinstance(named, GraphQLScalarType | GraphQLEnumType) else None
+
+
+def _plan(field: GraphQLField) -> _Leaf | None:
+    plan = field.__dict__.get(_PLAN, _UNPLANNED)
+    if plan is _UNPLANNED:
+        plan = field.__dict__[_PLAN] = _plain_leaf(field)
+    return plan  # type: ignore[no-any-return]
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -45,11 +60,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         field = self.schema.get_field(parent_type, node.name.value)
         middleware = self.middleware_manager
         if field is not None and not node.arguments and (middleware is None or not middleware.middlewares):
-            key = id(field)
-            try:
-                leaf = _plans[key]
-            except KeyError:
-                leaf = _plans[key] = _plain_leaf(field)
+            leaf = _plan(field)
             if leaf is not None:
                 try:
                     value = field.resolve(source, None)  # type: ignore[misc]
