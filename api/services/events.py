@@ -169,6 +169,7 @@ class NoticeSnapshots:
             read = loop.create_task(self._read(own))
             self._reading.add(read)
             read.add_done_callback(self._reading.discard)
+            read.add_done_callback(lambda task: self._abandon(own) if task.cancelled() else None)
             shared.update(own)
         found: dict[UUID, Notice] = {}
         for key, future in shared.items():
@@ -182,28 +183,41 @@ class NoticeSnapshots:
             self.reads += 1
             async with self.pool.acquire() as conn:
                 loaded = await notices_store.by_ids(conn, list(own))
-        except BaseException as exc:
-            for key, future in own.items():
-                if key in self._entries and self._entries[key][1] is future:
-                    del self._entries[key]  # the next asker reads again
-                if isinstance(exc, Exception):
-                    future.set_exception(exc)
-                    future.exception()  # retrieved here; whoever awaits it still gets the error
-                else:
-                    future.cancel()
-            if not isinstance(exc, Exception):
-                raise
+        except Exception as exc:
+            self._forget(own)  # the next asker reads again
+            for future in own.values():
+                future.set_exception(exc)
+                future.exception()  # retrieved here; whoever awaits it still gets the error
             return
         for future, notice in zip(own.values(), loaded, strict=True):
             future.set_result(notice)
 
+    def _abandon(self, own: dict[UUID, asyncio.Future[Notice | None]]) -> None:
+        """The read was cancelled (shutting down), perhaps before it started: nobody waits for ever."""
+        self._forget(own)
+        for future in own.values():
+            future.cancel()
+
+    def _forget(self, own: dict[UUID, asyncio.Future[Notice | None]]) -> None:
+        for key, future in own.items():
+            entry = self._entries.get(key)
+            if entry is not None and entry[1] is future:
+                del self._entries[key]
+
 
 async def readable_live(
-    pool: asyncpg.Pool, snapshots: NoticeSnapshots, viewer: Viewer, records: Sequence[EventRecord], *, not_before: float
+    pool: asyncpg.Pool,
+    snapshots: NoticeSnapshots,
+    viewer: Viewer,
+    records: Sequence[EventRecord],
+    *,
+    arrived: Sequence[float],
 ) -> list[Delivered]:
-    """`readable` for live events: notices come from the shared snapshots, and a connection is
-    taken only when conference events need their participants."""
-    notices = await snapshots.get(notice_ids(records), not_before=not_before)
+    """`readable` for a batch of live events (`arrived`: when each reached the process): notices
+    come from the shared snapshots, and a connection is taken only when conference events need
+    their participants. The snapshot must have started after the LAST arrival, or it could miss
+    the commit of a later event in the batch and show its notice as it was before it."""
+    notices = await snapshots.get(notice_ids(records), not_before=max(arrived))
     if not _conference_ids(records):
         return await readable(None, viewer, records, notices=notices)
     async with pool.acquire() as conn:
