@@ -158,6 +158,9 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}JWT_ALGORITHMS must list asymmetric algorithms only, got {', '.join(self.jwt_algorithms)}"
             )
+        if self.subscription_recheck_seconds < 0.1:
+            # 0 would make every open subscription query the database in a busy loop.
+            raise SettingsError(f"{PREFIX}SUBSCRIPTION_RECHECK_SECONDS must be at least 0.1, got {self.subscription_recheck_seconds}")
         if not self.production:
             return
         missing = [

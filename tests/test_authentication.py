@@ -207,6 +207,16 @@ def test_settings_refuse_symmetric_algorithms() -> None:
         Settings.from_env({"TAKEDOWN_JWT_ALGORITHMS": "none"})
 
 
+def test_subscription_recheck_interval_must_be_positive() -> None:
+    """0 would make every open subscription query the database in a busy loop."""
+    from api.settings import SettingsError
+
+    for bad in ("0", "-1", "abc", "inf"):
+        with pytest.raises(SettingsError, match="SUBSCRIPTION_RECHECK_SECONDS"):
+            Settings.from_env({"TAKEDOWN_SUBSCRIPTION_RECHECK_SECONDS": bad})
+    assert Settings.from_env({"TAKEDOWN_SUBSCRIPTION_RECHECK_SECONDS": "2.5"}).subscription_recheck_seconds == 2.5
+
+
 def test_production_refuses_development_defaults() -> None:
     from api.settings import SettingsError
 

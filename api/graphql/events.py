@@ -32,7 +32,7 @@ from ..messaging.hub import FeedOverflow, LiveEvent
 from ..resources import Resources
 from ..services import events as service
 from ..services.events import Delivered
-from ..services.viewers import still_valid
+from ..services.viewers import expiry_deadline, still_valid
 from ..store import event_reads
 from ..store.event_reads import EventRecord
 from . import conferences, cursors, enforcement, victim_alerts
@@ -237,8 +237,10 @@ class EventSubscription:
                     feed.reset()
                     page = await service.page(context.pool, viewer, want, after=last, first=REPLAY_PAGE)
                     for delivered in [d for d in page.items if _known(d)]:
+                        await lifetime.check()  # per event: an expiry mid-page stops right there
                         context.loaders = Loaders(context.resources, context.require_viewer)
                         yield EventNode.of(delivered)
+                        last = delivered.record.seq
                     last = max(last, page.last_seq)
                     if not page.has_next and not feed.overflowed:
                         break
@@ -246,7 +248,12 @@ class EventSubscription:
                 while True:
                     await lifetime.check()
                     try:
-                        items = feed.pending() or [await asyncio.wait_for(feed.get(), lifetime.seconds_left())]
+                        items = feed.pending()
+                        if not items:
+                            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow this task's own
+                            # cancellation when the item arrives in the same loop step.
+                            async with asyncio.timeout(lifetime.seconds_left()):
+                                items = [await feed.get()]
                     except TimeoutError:
                         continue  # time to look at the viewer again
                     except FeedOverflow:
@@ -260,11 +267,13 @@ class EventSubscription:
                         context.resources.notice_snapshots,
                         viewer,
                         [_record(i) for i in fresh],
-                        not_before=min(i.received for i in fresh),
+                        arrived=[i.received for i in fresh],
                     )
                     for delivered in [d for d in deliverable if _known(d)]:
+                        await lifetime.check()
                         context.loaders = Loaders(context.resources, context.require_viewer)  # current state, not cached
                         yield EventNode.of(delivered)
+                        last = delivered.record.seq
                     last = max(last, fresh[-1].seq)
         except Unauthenticated as error:
             _disconnect_soon(context.request, UNAUTHORIZED_CLOSE_CODE, "the token expired or was revoked")
@@ -288,9 +297,9 @@ class _Lifetime:
 
     def _next(self) -> float:
         due = self._loop.time() + self.resources.settings.subscription_recheck_seconds
-        if self.viewer.expires_at is not None:
-            left = (self.viewer.expires_at + self.leeway - self.resources.clock()).total_seconds()
-            due = min(due, self._loop.time() + left)
+        deadline = expiry_deadline(self.viewer, self.leeway)
+        if deadline is not None:
+            due = min(due, self._loop.time() + (deadline - self.resources.clock()).total_seconds())
         return due
 
     def seconds_left(self) -> float:

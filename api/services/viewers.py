@@ -32,10 +32,21 @@ async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims) -> Viewer:
     )
 
 
+def expiry_deadline(viewer: Viewer, leeway: timedelta) -> datetime | None:
+    """When the viewer's token stops being accepted (None: never, or beyond what a datetime holds)."""
+    if viewer.expires_at is None:
+        return None
+    try:
+        return viewer.expires_at + leeway
+    except OverflowError:
+        return None
+
+
 async def still_valid(pool: asyncpg.Pool, viewer: Viewer, *, now: datetime, leeway: timedelta) -> None:
     """For a connection that outlives a request (a subscription): its token has not expired since,
     its organization still exists and its API client has not been revoked. UNAUTHENTICATED if not."""
-    if viewer.expires_at is not None and now >= viewer.expires_at + leeway:
+    deadline = expiry_deadline(viewer, leeway)
+    if deadline is not None and now >= deadline:
         raise Unauthenticated("the token has expired; reconnect with a fresh token and resume from your last cursor")
     async with pool.acquire() as conn:
         facts = await store.facts(conn, viewer.organization_id, viewer.client_id)
