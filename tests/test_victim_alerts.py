@@ -7,6 +7,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,12 +21,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.app import create_app
-from api.domain.ids import from_global_id, to_global_id
+from api.domain.ids import from_global_id, to_global_id, uuid7
 from api.domain.notices import hamming
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
+from api.domain.victim_alerts import VictimAlert, clean_alert_hashes
 from api.messaging.nats import ConsumerSpec
 from api.protect import load_url_protector
+from api.services import victim_alerts as alerts_service
+from api.store import victim_alerts as alerts_store
 from tests.conftest import Factory, Member, error_codes
 from tests.eventing import GraphQLWs, Running, eventually, serve
 from tests.notices_helpers import act, report
@@ -340,6 +344,10 @@ async def test_an_alert_registered_after_the_removal_is_matched_at_once(make: Fa
     events = await matched_events(pool, alert["id"])
     assert sorted(r["envelope"]["data"]["noticeId"] for r in events) == sorted([removed_pdq["id"], verified["id"]])
     assert {r["subject"] for r in events} == {f"td.victim_alert.matched.{police.organization.id}"}
+    async with pool.acquire() as conn:  # what the holder learnt at once is on the record
+        audited = await conn.fetch("SELECT object_id FROM audit_log WHERE action = 'victim_alert.match' AND organization_id = $1",
+                                   police.organization.id)
+    assert sorted(r["object_id"] for r in audited) == sorted([removed_pdq["id"], verified["id"]])
 
     # Registering again with the same key changes nothing; the notice still online matches when it comes down.
     again = await register(police, ("PDQ", base), ("SHA256", sha), token="tok-late", idempotencyKey="late-1")
@@ -347,3 +355,35 @@ async def test_an_alert_registered_after_the_removal_is_matched_at_once(make: Fa
     assert "errors" not in await act(company, "remove", still_up["id"])
     assert await matcher.handle(pool, (await removal_envelopes(pool, still_up["id"]))[0]) == 1
     assert len(await matched_events(pool, alert["id"])) == 3
+
+
+async def test_a_removal_committed_while_an_alert_is_being_registered_is_still_matched(
+    make: Factory, pool: asyncpg.Pool
+) -> None:
+    """The registration's backfill query runs before the removal commits; the removal's matcher would
+    run before the registration commits. The matching lock makes the matcher wait and then see the alert."""
+    police = await make.member(K.POLICE, A)
+    hotline = await make.member(K.HOTLINE, A)
+    company = await make.member(K.COMPANY, A)
+    sha = secrets.token_hex(32)
+    notice = await report(hotline, company.organization, contentHashes=[{"algorithm": "SHA256", "value": sha}])
+    now = datetime.now(UTC)
+    alert = VictimAlert(uuid7(), police.organization.id, b"x", "k", now, None)
+
+    async def remove_then_match() -> None:
+        assert "errors" not in await act(company, "remove", notice["id"])
+        await matcher.handle(pool, (await removal_envelopes(pool, notice["id"]))[0])
+
+    async with pool.acquire() as registering:
+        tx = registering.transaction()
+        await tx.start()
+        await alerts_store.insert(registering, alert, clean_alert_hashes([("SHA256", sha)]))
+        assert await alerts_service._match_already_removed(registering, alert, now=now) == []  # not removed yet
+        removal = asyncio.create_task(remove_then_match())
+        done, _ = await asyncio.wait([removal], timeout=1.0)
+        assert not done, "the matcher waits for the registration to commit"
+        await tx.commit()
+    await asyncio.wait_for(removal, 20)
+    async with pool.acquire() as conn:
+        matches = await conn.fetchval("SELECT count(*) FROM victim_alert_matches WHERE alert_id = $1", alert.id)
+    assert matches == 1

@@ -62,8 +62,10 @@ async def register(
         ciphertext, key_id = protector.encrypt(alert_id, token)
         alert = VictimAlert(alert_id, viewer.organization_id, ciphertext, key_id, now, None)
         await store.insert(conn, alert, hashes)
-        await _match_already_removed(conn, alert, now=now)
+        matched = await _match_already_removed(conn, alert, now=now)
         await audit.append(conn, viewer, "victim_alert.register", to_global_id("VictimAlert", alert.id))
+        # Which taken-down notices carry the hashes is learnt at once: each is on the record.
+        await audit.append_many(conn, viewer, "victim_alert.match", [to_global_id("Notice", n) for n in matched])
         await record_keys(conn, viewer, "registerVictimAlert", [(k, alert.id, False) for k in keyed])
     return alert
 
@@ -73,14 +75,17 @@ async def register(
 BACKFILL_LIMIT = 10_000
 
 
-async def _match_already_removed(conn: asyncpg.Connection, alert: VictimAlert, *, now: datetime) -> None:
+async def _match_already_removed(conn: asyncpg.Connection, alert: VictimAlert, *, now: datetime) -> list[UUID]:
     """A victim registered after the content came down is told too: matches with notices already
-    removed (or verified offline) are recorded now, each with its VICTIM_ALERT_MATCHED event."""
+    removed (or verified offline) are recorded now, each with its VICTIM_ALERT_MATCHED event.
+    Returns the notices newly matched."""
+    await store.lock_matching(conn)
     removed = await store.already_removed(conn, alert.id, sorted(MATCHING_STATUSES), BACKFILL_LIMIT)
     if not removed:
-        return
+        return []
     new = await store.record_alert_matches(conn, alert.id, removed, now)
     await events.append(conn, [domain_events.victim_alert_matched(alert.id, alert.holder_id, n, at=now) for n in new])
+    return new
 
 
 async def cancel(pool: asyncpg.Pool, viewer: Viewer, alert_id: UUID, *, now: datetime) -> VictimAlert:
@@ -103,6 +108,7 @@ async def alerts_of(pool: asyncpg.Pool, viewer: Viewer) -> list[VictimAlert]:
 async def match_removed_notice(conn: asyncpg.Connection, notice_id: UUID, *, now: datetime) -> int:
     """Record matches of a removed notice with active alerts, once each, with a VICTIM_ALERT_MATCHED event
     to the holder alone; in the caller's transaction. Returns how many matches are new."""
+    await store.lock_matching(conn)
     found = await store.matching_alerts(conn, notice_id)
     if not found:
         return 0

@@ -65,6 +65,18 @@ INSERT_MATCHES = """
 """
 
 
+# Matching at registration (ALREADY_REMOVED) and at removal (MATCHING) each run under this
+# transaction lock. Without it a removal committing while an alert is being registered is
+# missed by both: the registration's query ran before the removal committed, and the
+# removal's matcher ran before the alert committed. With it, whichever matches second sees
+# what the first committed.
+MATCHING_LOCK = 7460202
+
+
+async def lock_matching(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", MATCHING_LOCK)
+
+
 def to_alert(r: asyncpg.Record) -> VictimAlert:
     return VictimAlert(r["id"], r["holder_id"], bytes(r["token_ciphertext"]), r["token_key_id"], r["created_at"], r["cancelled_at"])
 
