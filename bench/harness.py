@@ -219,36 +219,46 @@ def rss_kib(pid: int) -> int:
 
 
 class CpuMeter:
-    """CPU seconds used by a set of processes between `start` and `stop`, per request: where each
-    request's cost goes on this shared machine (the API, PostgreSQL's backends, the load generator)."""
+    """CPU seconds used by groups of processes between `start` and `per_request`, per request: where each
+    request's cost goes on this shared machine (the API, PostgreSQL's backends, the load generator).
+
+    Counted per process from its own reading at `start`; a PostgreSQL backend that connects later is
+    counted from zero (all its CPU is inside the window), one that exits before the end is left out
+    (an undercount, never a negative figure).
+    """
 
     TICK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, pids: dict[str, list[int]]) -> None:
+    def __init__(self, pids: dict[str, list[int]], *, database: str | None = None) -> None:
         self.pids = pids
-        self._start: dict[str, float] = {}
+        self.database = database  # DSN whose backends make the "PostgreSQL" group
+        self._start: dict[int, float] = {}
 
     @staticmethod
-    def _cpu(pid: int) -> float:
+    def _cpu(pid: int) -> float | None:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
-            return 0.0  # gone (a pool connection closed); its share is lost, not invented
+            return None
         return (int(fields[11]) + int(fields[12])) / CpuMeter.TICK
 
-    def _now(self) -> dict[str, float]:
-        return {name: sum(self._cpu(p) for p in pids) for name, pids in self.pids.items()}
+    async def _groups(self) -> dict[str, list[int]]:
+        groups = dict(self.pids)
+        if self.database is not None:
+            groups["PostgreSQL"] = await database_backends(self.database)
+        return groups
 
-    def start(self) -> None:
-        self._start = self._now()
+    async def start(self) -> None:
+        self._start = {pid: cpu for pids in (await self._groups()).values() for pid in pids if (cpu := self._cpu(pid)) is not None}
 
-    def per_request(self, requests: int) -> dict[str, float | None]:
-        """Milliseconds of CPU per request, by process group, since `start` (None: no local process to read)."""
-        now = self._now()
-        return {
-            name: 1000 * (now[name] - self._start[name]) / max(requests, 1) if self.pids[name] else None
-            for name in self.pids
-        }
+    async def per_request(self, requests: int) -> dict[str, float | None]:
+        """Milliseconds of CPU per request, by group, since `start` (None: no local process to read)."""
+        costs: dict[str, float | None] = {}
+        for name, pids in (await self._groups()).items():
+            readings = [(pid, cpu) for pid in pids if (cpu := self._cpu(pid)) is not None]
+            used = sum(cpu - self._start.get(pid, 0.0) for pid, cpu in readings)
+            costs[name] = 1000 * used / max(requests, 1) if readings else None
+        return costs
 
     @staticmethod
     def describe(costs: dict[str, float | None]) -> str:

@@ -28,7 +28,6 @@ from bench.harness import (
     Row,
     Sizes,
     Stack,
-    database_backends,
     load,
     median,
     served,
@@ -121,10 +120,10 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
                         f"{raw_rate:,.0f} rows/s raw unnest+outbox", api_bulk / raw_rate, ">= 20%", api_bulk / raw_rate >= 0.20))
 
         await load(lambda: post(REPORT_ONE, {"i": inputs(stack, 1)[0]}), concurrency=16, requests=32)  # warm-up
-        meter = CpuMeter({"API": [api_process.pid], "PostgreSQL": await database_backends(stack.dsn), "client": [os.getpid()]})
-        meter.start()
+        meter = CpuMeter({"API": [api_process.pid], "client": [os.getpid()]}, database=stack.dsn)
+        await meter.start()
         singles_load = await load(lambda: post(REPORT_ONE, {"i": inputs(stack, 1)[0]}), concurrency=16, requests=singles)
-        singles_cpu = meter.per_request(singles_load.requests)
+        singles_cpu = await meter.per_request(singles_load.requests)
         raw_single_rate = await raw_single(stack, singles)
         rows.append(Row("ingest reportNotice, c16", f"{singles_load.rate:,.0f} mutations/s (p99 {singles_load.p(0.99):.0f} ms)",
                         f"{raw_single_rate:,.0f} tx/s raw", singles_load.rate / raw_single_rate, ">= 1,000/s",
@@ -146,15 +145,15 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
 
             for concurrency in (1, 32):
                 await load(lambda: post(PAGE, page_vars), concurrency=concurrency, requests=20)  # warm-up
-                meter = CpuMeter({"API": [api_process.pid], "PostgreSQL": await database_backends(stack.dsn)})
-                meter.start()
+                meter = CpuMeter({"API": [api_process.pid]}, database=stack.dsn)
+                await meter.start()
                 api: Load = await load(lambda: post(PAGE, page_vars), concurrency=concurrency, requests=reads)
-                api_cpu = meter.per_request(api.requests)
+                api_cpu = await meter.per_request(api.requests)
                 await load(bare_page, concurrency=concurrency, requests=20)
-                meter = CpuMeter({"bare": [bare_process.pid], "PostgreSQL": await database_backends(stack.dsn)})
-                meter.start()
+                meter = CpuMeter({"bare": [bare_process.pid]}, database=stack.dsn)
+                await meter.start()
                 baseline: Load = await load(bare_page, concurrency=concurrency, requests=reads)
-                bare_cpu = meter.per_request(baseline.requests)
+                bare_cpu = await meter.per_request(baseline.requests)
                 ratio = api.rate / baseline.rate
                 target = ">= 40%" + (", p99 < 100 ms" if concurrency == 32 else "")
                 met = ratio >= 0.40 and (concurrency != 32 or api.p(0.99) < 100)

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 IDLE_SECONDS = 2.0
+REQUEST_TIMEOUT = 120.0  # a stalled server fails the benchmark instead of hanging it
 
 
 class HttpError(RuntimeError):
@@ -34,10 +35,15 @@ class Connection:
         self.last_used = time.monotonic()
 
     async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            return await self._post(path, body, headers)
+
+    async def _post(self, path: str, body: bytes, headers: dict[str, str] | None) -> tuple[int, bytes]:
         head = [f"POST {path} HTTP/1.1", f"Host: {self.host}", "Content-Type: application/json",
                 f"Content-Length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        await self.writer.drain()
         status_line = await self.reader.readuntil(b"\r\n")
         status = int(status_line.split(b" ", 2)[1])
         length = None
