@@ -409,3 +409,23 @@ async def test_control_characters_are_bad_input(s: Setup) -> None:
     result = await s.organizer.gql(CREATE_AGREEMENT, {"i": {"conferenceId": s.conference["id"], "title": "Nul\u0000",
                                                             "description": ".", "partyIds": [s.police.org_id]}})
     assert error_codes(result) == ["BAD_USER_INPUT"] and "control characters" in result["errors"][0]["message"]
+
+
+async def test_titles_and_descriptions_are_screened_like_notes(s: Setup, pool: asyncpg.Pool) -> None:
+    """They reach every participant and the events: contact details are redacted before anything is stored."""
+    agreement = ok(await s.organizer.gql(CREATE_AGREEMENT, {"i": {
+        "conferenceId": s.conference["id"], "title": "Call j.jansen@example.org or +31 6 1234 5678",
+        "description": "Host 192.0.2.14 by 2018-02-13", "partyIds": [s.police.org_id]}}))
+    commitment = await add(s, s.company, title="Ask 020 123 4567", description="mail abuse@host.example, NTC-2018-000123")
+    async with pool.acquire() as conn:
+        stored = await conn.fetchrow("SELECT title, description FROM agreements WHERE id = $1", from_global_id(agreement["id"])[1])
+        described = await conn.fetchval("SELECT description FROM commitments WHERE id = $1", from_global_id(commitment["id"])[1])
+        events = [r["envelope"] for r in await conn.fetch(
+            "SELECT envelope FROM events WHERE aggregate_id = ANY($1::uuid[])",
+            [from_global_id(agreement["id"])[1], from_global_id(commitment["id"])[1]])]
+    assert stored["title"] == "Call [redacted] or [redacted]"
+    assert stored["description"] == "Host [redacted] by 2018-02-13"
+    assert commitment["title"] == "Ask [redacted]"
+    assert described == "mail [redacted], NTC-2018-000123", "references and dates are not phone numbers"
+    text = str(events)
+    assert events and all(secret not in text for secret in ("jansen", "1234 5678", "192.0.2.14", "123 4567", "abuse@"))

@@ -25,6 +25,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from .errors import BadUserInput, Conflict
+from .notices import redact_contact_details
 from .organizations import OrganizationKind, clean_name, reject_control_characters
 
 TITLE_MAX = 200
@@ -164,8 +165,9 @@ def met(kpi: Kpi, current: float | None) -> bool | None:
 # ------------------------------------------------------------------ input
 
 
+# Titles and descriptions go to every participant and into events, like notes: screened the same way.
 def clean_title(value: str, *, field: str = "title") -> str:
-    return clean_name(value, what=field, limit=TITLE_MAX)
+    return redact_contact_details(clean_name(value, what=field, limit=TITLE_MAX))
 
 
 def clean_description(value: str, *, field: str = "description") -> str:
@@ -173,7 +175,7 @@ def clean_description(value: str, *, field: str = "description") -> str:
     text = value.strip()
     if len(text) > DESCRIPTION_MAX:
         raise BadUserInput(f"{field} must be at most {DESCRIPTION_MAX} characters, got {len(text)}")
-    return text
+    return redact_contact_details(text)
 
 
 def clean_kpi(metric: KpiMetric, comparison: KpiComparison, target: float) -> Kpi:

@@ -267,6 +267,15 @@ PHONE = re.compile(r"(?<![\w+])(?:(?:\+|00)[1-9]|0)\d?[\d\s().-]{6,}\d(?![\w])")
 REDACTED = "[redacted]"
 
 
+def redact_contact_details(text: str) -> str:
+    """E-mail addresses, IP addresses and phone numbers replaced by [redacted]: free text shared
+    across organizations must not carry a person's contact details."""
+    text = EMAIL.sub(REDACTED, text)
+    text = IPV6.sub(lambda m: REDACTED if _is_ip(m.group(0)) else m.group(0), text)
+    text = IPV4.sub(REDACTED, text)
+    return PHONE.sub(lambda m: REDACTED if sum(c.isdigit() for c in m.group(0)) >= 7 else m.group(0), text)
+
+
 def screen_note(note: str | None, *, field: str = "note") -> str | None:
     """Bound and screen free text: notes must not carry anyone's contact details or addresses."""
     if note is None:
@@ -274,11 +283,7 @@ def screen_note(note: str | None, *, field: str = "note") -> str | None:
     if len(note) > NOTE_MAX:
         raise BadUserInput(f"{field} must be at most {NOTE_MAX} characters, got {len(note)}")
     reject_control_characters(note, field)
-    text = EMAIL.sub(REDACTED, note)
-    text = IPV6.sub(lambda m: REDACTED if _is_ip(m.group(0)) else m.group(0), text)
-    text = IPV4.sub(REDACTED, text)
-    text = PHONE.sub(lambda m: REDACTED if sum(c.isdigit() for c in m.group(0)) >= 7 else m.group(0), text)
-    stripped = text.strip()
+    stripped = redact_contact_details(note).strip()
     return stripped or None
 
 
