@@ -24,9 +24,7 @@ from ..domain.notices import (
     Changed,
     ContentCategory,
     ContentHash,
-    HistoryEntry,
     Notice,
-    NoticeStatus,
     RefusalReason,
     Transition,
     VerificationOutcome,
@@ -182,6 +180,9 @@ class NoticeCommands:
                         url_hmac=c.url_hmac,
                         reported_at=now,
                         due_at=due_at(now, c.category, self.deadlines),
+                        hashes=c.hashes,
+                        reporter_kind=viewer.organization_kind,
+                        note=c.note,
                     )
                 )
             inserted = await store.insert_new(conn, new_rows)
@@ -199,11 +200,6 @@ class NoticeCommands:
                     results[c.index] = Reported(existing[url_key], deduplicated=True)
 
             created = [(first_of[(r.provider_id, r.url_hmac)], inserted[r.id]) for r in new_rows if r.id in inserted]
-            await store.insert_hashes(conn, [(n.id, h) for c, n in created for h in c.hashes])
-            await store.insert_history(
-                conn,
-                [(n.id, HistoryEntry(now, None, NoticeStatus.NOTIFIED, viewer.organization_kind, c.note)) for c, n in created],
-            )
             await events.append(
                 conn, [domain_events.notice_reported(n, c.hashes, viewer.organization_kind) for c, n in created]
             )

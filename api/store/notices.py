@@ -35,31 +35,44 @@ COLUMNS = """
 """
 OPEN = "n.status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN')"
 
+# A new notice arrives with its content hashes and its first history entry: one statement
+# for all three tables, and the hashes and history only of the rows actually inserted (a
+# duplicate of an open notice inserts nothing). Foreign keys are checked at the end of the
+# statement, when the notices are there.
 INSERT = f"""
-    INSERT INTO notices AS n (id, reference, status, category, provider_id, reporter_id, url_ciphertext, url_key_id,
-                              url_hmac, reported_at, due_at)
-    SELECT i.id,
-           'NTC-' || to_char(i.reported_at AT TIME ZONE 'UTC', 'YYYY') || '-'
-                  || lpad(nextval('notice_reference_seq')::text, 6, '0'),
-           'NOTIFIED', i.category, i.provider_id, i.reporter_id, i.ciphertext, i.key_id, i.url_hmac, i.reported_at, i.due_at
-    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bytea[], $6::text[], $7::bytea[],
-                $8::timestamptz[], $9::timestamptz[])
-         WITH ORDINALITY AS i(id, category, provider_id, reporter_id, ciphertext, key_id, url_hmac, reported_at, due_at, ord)
-    ORDER BY i.ord
-    ON CONFLICT (provider_id, url_hmac) WHERE status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN') DO NOTHING
-    RETURNING {COLUMNS}
+    WITH inserted AS (
+        INSERT INTO notices AS n (id, reference, status, category, provider_id, reporter_id, url_ciphertext,
+                                  url_key_id, url_hmac, reported_at, due_at)
+        SELECT i.id,
+               'NTC-' || to_char(i.reported_at AT TIME ZONE 'UTC', 'YYYY') || '-'
+                      || lpad(nextval('notice_reference_seq')::text, 6, '0'),
+               'NOTIFIED', i.category, i.provider_id, i.reporter_id, i.ciphertext, i.key_id, i.url_hmac,
+               i.reported_at, i.due_at
+        FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bytea[], $6::text[], $7::bytea[],
+                    $8::timestamptz[], $9::timestamptz[])
+             WITH ORDINALITY AS i(id, category, provider_id, reporter_id, ciphertext, key_id, url_hmac, reported_at,
+                                  due_at, ord)
+        ORDER BY i.ord
+        ON CONFLICT (provider_id, url_hmac) WHERE status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN') DO NOTHING
+        RETURNING {COLUMNS}
+    ), hashes AS (
+        INSERT INTO notice_hashes (notice_id, algorithm, value, bits)
+        SELECT h.notice_id, h.algorithm, h.value, h.bits::bit(256)
+        FROM unnest($10::uuid[], $11::text[], $12::text[], $13::text[]) AS h(notice_id, algorithm, value, bits)
+        WHERE h.notice_id IN (SELECT id FROM inserted)
+        ON CONFLICT DO NOTHING
+    ), history AS (
+        INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
+        SELECT i.id, 1, i.reported_at, NULL, 'NOTIFIED', x.actor_kind, x.note
+        FROM inserted i JOIN unnest($1::uuid[], $14::text[], $15::text[]) AS x(id, actor_kind, note) ON x.id = i.id
+    )
+    SELECT * FROM inserted
 """
 OPEN_FOR = f"""
     SELECT {COLUMNS}, n.url_hmac FROM notices n
     JOIN unnest($1::uuid[], $2::bytea[]) AS k(provider_id, url_hmac)
       ON n.provider_id = k.provider_id AND n.url_hmac = k.url_hmac
     WHERE {OPEN}
-"""
-INSERT_HASHES = """
-    INSERT INTO notice_hashes (notice_id, algorithm, value, bits)
-    SELECT h.notice_id, h.algorithm, h.value, h.bits::bit(256)
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS h(notice_id, algorithm, value, bits)
-    ON CONFLICT DO NOTHING
 """
 INSERT_HISTORY = """
     INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
@@ -137,10 +150,15 @@ class NewNotice:
     url_hmac: bytes
     reported_at: datetime
     due_at: datetime
+    hashes: tuple[ContentHash, ...]
+    reporter_kind: OrganizationKind  # the first history entry: NOTIFIED, by the reporter
+    note: str | None
 
 
 async def insert_new(conn: asyncpg.Connection, rows: Sequence[NewNotice]) -> dict[UUID, Notice]:
-    """Insert what is not a duplicate of an open notice; returns the inserted ones by id."""
+    """Insert what is not a duplicate of an open notice, with its hashes and first history entry;
+    returns the inserted ones by id."""
+    hashes = [(r.id, h) for r in rows for h in r.hashes]
     records = await conn.fetch(
         INSERT,
         [r.id for r in rows],
@@ -152,6 +170,12 @@ async def insert_new(conn: asyncpg.Connection, rows: Sequence[NewNotice]) -> dic
         [r.url_hmac for r in rows],
         [r.reported_at for r in rows],
         [r.due_at for r in rows],
+        [notice_id for notice_id, _ in hashes],
+        [h.algorithm.value for _, h in hashes],
+        [h.value for _, h in hashes],
+        [pdq_bits(h.value) if h.algorithm is HashAlgorithm.PDQ else None for _, h in hashes],
+        [r.reporter_kind.value for r in rows],
+        [r.note for r in rows],
     )
     return {record["id"]: to_notice(record) for record in records}
 
@@ -159,18 +183,6 @@ async def insert_new(conn: asyncpg.Connection, rows: Sequence[NewNotice]) -> dic
 async def open_for(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, bytes]]) -> dict[tuple[UUID, bytes], Notice]:
     records = await conn.fetch(OPEN_FOR, [k[0] for k in keys], [k[1] for k in keys])
     return {(r["provider_id"], bytes(r["url_hmac"])): to_notice(r) for r in records}
-
-
-async def insert_hashes(conn: asyncpg.Connection, hashes: Sequence[tuple[UUID, ContentHash]]) -> None:
-    if not hashes:
-        return
-    await conn.execute(
-        INSERT_HASHES,
-        [notice_id for notice_id, _ in hashes],
-        [h.algorithm.value for _, h in hashes],
-        [h.value for _, h in hashes],
-        [pdq_bits(h.value) if h.algorithm is HashAlgorithm.PDQ else None for _, h in hashes],
-    )
 
 
 async def insert_history(conn: asyncpg.Connection, entries: Sequence[tuple[UUID, HistoryEntry]]) -> None:
