@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import asyncpg
 import pytest
 
@@ -206,3 +208,22 @@ async def test_control_characters_in_notes_are_bad_input(hotline: Member, provid
     assert error_codes(result) == ["BAD_USER_INPUT"] and "control characters" in result["errors"][0]["message"]
     fine = await hotline.gql(REPORT, {"i": report_input(provider, note="two\nlines\tand a tab")})
     assert "errors" not in fine
+
+
+async def test_the_provider_is_checked_on_every_report(hotline: Member, make: Factory) -> None:
+    """Provider kinds are remembered by the process; an unknown id and a non-company are refused
+    every time all the same, alone or in a batch beside a good provider."""
+    from api.domain.ids import to_global_id
+    from api.domain.organizations import OrganizationKind as K
+    from tests.notices_helpers import REPORT, REPORT_MANY, report_input
+
+    company = await make.organization(K.COMPANY)
+    police = await make.organization(K.POLICE)
+    unknown = {"providerId": to_global_id("Organization", uuid4()), "url": "https://x.example/a.jpg", "category": "BASELINE_CSAM"}
+    for _ in range(2):
+        assert error_codes(await hotline.gql(REPORT, {"i": unknown})) == ["NOT_FOUND"]
+        refused = await hotline.gql(REPORT, {"i": report_input(police)})
+        assert error_codes(refused) == ["BAD_USER_INPUT"] and "must be a COMPANY" in refused["errors"][0]["message"]
+        assert "errors" not in await hotline.gql(REPORT, {"i": report_input(company)})
+        mixed = await hotline.gql(REPORT_MANY, {"i": [report_input(company), report_input(police)]})
+        assert error_codes(mixed) == ["BAD_USER_INPUT"] and "inputs[1].providerId" in mixed["errors"][0]["message"]

@@ -118,6 +118,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+KIND_CACHE_SIZE = 100_000  # organizations; far more than a country has
+
+
 class NoticeCommands:
     def __init__(
         self,
@@ -131,6 +134,10 @@ class NoticeCommands:
         self.protector = protector
         self.deadlines = deadlines or {}
         self.clock = clock
+        # Provider kinds seen, for the check every report makes. An organization's kind never
+        # changes and no organization is deleted (nothing updates or deletes that table), so one
+        # read per provider per process is enough: a report makes one round trip fewer.
+        self._kinds: dict[UUID, OrganizationKind] = {}
 
     # ----------------------------------------------------------- report
 
@@ -236,15 +243,17 @@ class NoticeCommands:
         )
 
     async def _check_providers(self, conn: asyncpg.Connection, cleaned: Sequence[_Clean], single: bool) -> None:
-        ids = sorted({c.provider_id for c in cleaned})
-        found = dict(zip(ids, await organizations_store.by_ids(conn, ids), strict=True))
+        unknown = sorted({c.provider_id for c in cleaned} - self._kinds.keys())
+        fetched = {o.id: o.kind for o in await organizations_store.by_ids(conn, unknown) if o is not None} if unknown else {}
+        if len(self._kinds) + len(fetched) <= KIND_CACHE_SIZE:
+            self._kinds.update(fetched)
         for c in cleaned:
             where = "" if single else f"inputs[{c.index}]."
-            provider = found[c.provider_id]
-            if provider is None:
+            kind = self._kinds.get(c.provider_id) or fetched.get(c.provider_id)
+            if kind is None:
                 raise NotFound(f"{where}providerId: no organization with that id")
-            if provider.kind is not OrganizationKind.COMPANY:
-                raise BadUserInput(f"{where}providerId: the provider must be a COMPANY, not {provider.kind.value}")
+            if kind is not OrganizationKind.COMPANY:
+                raise BadUserInput(f"{where}providerId: the provider must be a COMPANY, not {kind.value}")
 
     # ----------------------------------------------------------- act
 
