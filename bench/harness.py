@@ -57,8 +57,8 @@ class Sizes:
     relay_rows: int  # the relay's backlog
 
 
-FULL = Sizes("full", 5, 1000, 20_000, 2000, 600, (1, 100, 500), 2000, 100_000, 7, 100_000)
-QUICK = Sizes("quick", 2, 1000, 2000, 200, 60, (1, 20, 50), 150, 20_000, 3, 10_000)
+FULL = Sizes("full", 9, 1000, 20_000, 2000, 600, (1, 100, 500), 2000, 100_000, 7, 100_000)
+QUICK = Sizes("quick", 3, 1000, 2000, 200, 60, (1, 20, 50), 150, 20_000, 3, 10_000)
 SMOKE = Sizes("smoke", 2, 50, 500, 32, 10, (1, 3, 5), 60, 2000, 2, 2000)
 SIZES = {s.name: s for s in (FULL, QUICK, SMOKE)}
 
