@@ -368,6 +368,10 @@ async def test_commitment_overdue_is_emitted_once(s: Setup, pool: asyncpg.Pool) 
             "SELECT aggregate_id, envelope FROM events WHERE subject = $1 ORDER BY seq", f"td.commitment.overdue.{conference_id}"
         )
     assert [r["envelope"]["data"]["commitmentId"] for r in rows] == [late["id"]]
+    async with pool.acquire() as conn:
+        audited = await conn.fetch("SELECT object_id, subject FROM audit_log WHERE action = 'commitment.overdue' AND object_id = ANY($1::text[])",
+                                   [late["id"], done["id"]])
+    assert [(r["object_id"], r["subject"]) for r in audited] == [(late["id"], "platform")]
     assert rows[0]["envelope"]["type"] == "nl.takedown.commitment.overdue.v1" and "tdactorkind" not in rows[0]["envelope"]
 
 

@@ -41,6 +41,7 @@ from ..store import audit, events
 from ..store import conferences as store
 from ..store import organizations as organizations_store
 from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
+from .notices import PLATFORM
 
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -337,4 +338,5 @@ async def mark_overdue_commitments(pool: asyncpg.Pool, now: datetime, *, limit: 
     async with pool.acquire() as conn, conn.transaction():
         overdue = await store.claim_overdue(conn, today(now), now, limit)
         await events.append(conn, [domain_events.commitment_event(c, "overdue", at=now, actor_kind=None) for c in overdue])
+        await audit.append_many(conn, PLATFORM, "commitment.overdue", [to_global_id("Commitment", c.id) for c in overdue])
     return len(overdue)

@@ -23,6 +23,7 @@ from ..protect import UrlProtector
 from ..store import audit, events
 from ..store import victim_alerts as store
 from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
+from .notices import PLATFORM
 
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -121,4 +122,6 @@ async def match_removed_notice(conn: asyncpg.Connection, notice_id: UUID, *, now
             if alert_id in new
         ],
     )
+    # The platform matched: one entry per alert told, naming the notice (as registration-time matches do).
+    await audit.append_many(conn, PLATFORM, "victim_alert.match", [to_global_id("Notice", notice_id)] * len(new))
     return len(new)
