@@ -79,9 +79,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+def serve_app() -> Any:
+    """The API as `takedown serve` runs it, built in the process that serves it: with --workers,
+    uvicorn calls this in each worker process (an app factory), so each has its own pool,
+    NATS connection and live hub, as separate servers behind a load balancer would."""
     from . import logs
     from .app import create_app
 
@@ -89,14 +90,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level)
     app = create_app(settings)
     _freeze_long_lived_objects()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        proxy_headers=True,
-        ws_per_message_deflate=settings.ws_compression,
-    )
+    return app
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()  # a bad configuration fails here, once, before any worker starts
+    if args.workers < 1:
+        raise SettingsError(f"--workers must be at least 1, got {args.workers}")
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,
+        "proxy_headers": True,
+        "ws_per_message_deflate": settings.ws_compression,
+    }
+    if args.workers > 1:
+        uvicorn.run("api.cli:serve_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(serve_app(), **options)
     return 0
 
 
@@ -217,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="API processes sharing the port (one per core)")
     serve.set_defaults(run=cmd_serve)
 
     org = sub.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True)

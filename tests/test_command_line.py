@@ -89,6 +89,50 @@ def test_org_create_token_serve_and_curl_me(cli_env: dict[str, str]) -> None:
     assert token not in output and token.split(".")[1] not in output
 
 
+def test_serve_with_two_worker_processes_answers_and_stops_cleanly(cli_env: dict[str, str]) -> None:
+    """--workers N: N API processes share the port; Ctrl-C stops all of them (none is left behind)."""
+    org_id = run(cli_env, "org", "create", "--name", f"CLI Workers {os.getpid()}-{time.time_ns()}", "--kind", "hotline").stdout.strip()
+    token = run(cli_env, "token", "--org", org_id, "--roles", "MEMBER", "--ttl", "600").stdout.strip()
+    port = free_port()
+    server = subprocess.Popen(
+        [TAKEDOWN, "serve", "--port", str(port), "--workers", "2"], env=cli_env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/healthz", server)
+        workers: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(workers) < 2 and time.monotonic() < deadline:  # both come up; each answers for itself
+            with httpx.Client() as fresh:  # a new connection each time, so the kernel may pick either process
+                me = fresh.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ me { organization { id } } }"},
+                                headers={"Authorization": f"Bearer {token}"})
+            assert me.json() == {"data": {"me": {"organization": {"id": org_id}}}}
+            workers = set(children_of(server.pid))
+        assert len(workers) >= 2, "two worker processes"
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    assert server.returncode == 0
+    deadline = time.monotonic() + 10  # an exiting worker may still be in the kernel's hands for a moment
+    while (alive := [p for p in workers if not _gone(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"worker processes outlived the server: {alive}"
+
+
+def children_of(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
 def test_command_line_errors_are_clear(cli_env: dict[str, str]) -> None:
     bad_kind = run(cli_env, "org", "create", "--name", "X", "--kind", "bakery")
     assert bad_kind.returncode == 2 and "--kind must be one of" in bad_kind.stderr
