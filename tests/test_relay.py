@@ -111,6 +111,24 @@ async def test_events_are_published_in_commit_order_and_marked_after_the_ack(wor
     assert [r["stream_seq"] for r in marks] == list(range(1, len(ids) + 1))
 
 
+async def test_rounds_overlap_marking_with_publishing_and_lose_nothing(world: World) -> None:
+    """Batches of 7: each round publishes while the previous round's rows are marked. Every row is
+    published once, in order, and marked with its own stream sequence, including the last round's,
+    which is marked when there is nothing left to publish (and when the relay stops)."""
+    await world.report(100)
+    relay = Relay(world.settings, batch=7, poll_seconds=0.2)
+    async with Running(relay):
+        await eventually(lambda: _zero(world.unpublished))
+        await world.report(3)  # a round of 3 after an idle wait
+        await eventually(lambda: _zero(world.unpublished))
+    ids = [str(i) for i in await world.event_ids()]
+    assert relay.published == len(ids) == 103
+    assert [m[0] for m in await world.stream()] == ids
+    async with world.pool.acquire() as conn:
+        marks = await conn.fetch("SELECT stream_seq FROM events ORDER BY seq")
+    assert [r["stream_seq"] for r in marks] == list(range(1, len(ids) + 1))
+
+
 async def test_nats_down_mid_run_then_all_500_arrive_once_in_order(world: World) -> None:
     async with Running(Relay(world.settings, poll_seconds=0.2)):
         await world.report(5)

@@ -107,22 +107,42 @@ class Relay:
 
     async def _pump(self, conn: asyncpg.Connection, js: JetStreamContext, stop: asyncio.Event) -> None:
         failures = 0
-        while not stop.is_set():
-            self._wake.clear()  # before reading: a NOTIFY during the read wakes the next round
-            rows = await outbox.unpublished(conn, self.batch)
-            if not rows:
-                await _wait_any(stop, self._wake, self.poll_seconds)
-                continue
-            acked = await self.publish(js, rows)
-            # Marked on the connection that holds the lock: if we lost the lock (the
-            # connection died), this fails and another relay re-publishes, deduplicated.
+        # The acknowledged rows of the previous round are marked while the next round publishes
+        # (the mark is PostgreSQL's work, the publish NATS's): a round costs the longer of the two,
+        # not their sum. Marks still happen only after JetStream acknowledged, on the connection
+        # that holds the lock: if we lost the lock (the connection died), marking fails and another
+        # relay re-publishes from the first unmarked row, deduplicated by Nats-Msg-Id.
+        to_mark: list[tuple[int, int]] = []
+        after = 0  # rows up to here are published and being marked
+        try:
+            while not stop.is_set():
+                self._wake.clear()  # before reading: a NOTIFY during the read wakes the next round
+                rows = await outbox.unpublished(conn, self.batch, after=after)
+                if not rows:
+                    to_mark = await self._mark(conn, to_mark)
+                    await _wait_any(stop, self._wake, self.poll_seconds)
+                    continue
+                acked, to_mark = await asyncio.gather(self.publish(js, rows), self._mark(conn, to_mark))
+                to_mark = acked
+                if len(acked) < len(rows):
+                    to_mark = await self._mark(conn, to_mark)
+                    after = 0  # start again from the first unpublished row
+                    failures += 1
+                    await _sleep_or_stop(stop, min(0.2 * 2**failures, 2.0))
+                else:
+                    after = rows[-1].seq
+                    failures = 0
+        finally:
+            if to_mark and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await self._mark(conn, to_mark)  # stopping: what JetStream acknowledged is marked
+
+    async def _mark(self, conn: asyncpg.Connection, acked: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Mark acknowledged rows published; returns what is left to mark (nothing)."""
+        if acked:
             await outbox.mark_published(conn, acked)
             self.published += len(acked)
-            if len(acked) < len(rows):
-                failures += 1
-                await _sleep_or_stop(stop, min(0.2 * 2**failures, 2.0))
-            else:
-                failures = 0
+        return []
 
     async def publish(self, js: JetStreamContext, rows: Sequence[outbox.Pending]) -> list[tuple[int, int]]:
         """Publish pipelined; return (seq, stream seq) for the acknowledged prefix, in order.

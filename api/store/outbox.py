@@ -18,7 +18,7 @@ RELAY_LOCK = 7460210
 TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
 UNPUBLISHED = """
     SELECT seq, id, subject, envelope::text AS body FROM events
-    WHERE published_at IS NULL ORDER BY seq LIMIT $1
+    WHERE published_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1
 """
 MARK = """
     UPDATE events SET published_at = clock_timestamp(), stream_seq = x.stream_seq
@@ -40,8 +40,13 @@ async def try_lock(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval(TRY_LOCK, RELAY_LOCK))
 
 
-async def unpublished(conn: asyncpg.Connection, limit: int) -> list[Pending]:
-    return [Pending(r["seq"], r["id"], r["subject"], r["body"]) for r in await conn.fetch(UNPUBLISHED, limit)]
+async def unpublished(conn: asyncpg.Connection, limit: int, *, after: int = 0) -> list[Pending]:
+    """The first `limit` unpublished rows in seq order, above `after` (rows up to it are being marked).
+
+    Skipping up to `after` is safe because seq is drawn under the commit-order lock: once a
+    row is visible, every lower seq is committed, so nothing can appear below it later.
+    """
+    return [Pending(r["seq"], r["id"], r["subject"], r["body"]) for r in await conn.fetch(UNPUBLISHED, limit, after)]
 
 
 async def mark_published(conn: asyncpg.Connection, published: Sequence[tuple[int, int]]) -> None:
