@@ -433,3 +433,14 @@ async def test_titles_and_descriptions_are_screened_like_notes(s: Setup, pool: a
     assert described == "mail [redacted], NTC-2018-000123", "references and dates are not phone numbers"
     text = str(events)
     assert events and all(secret not in text for secret in ("jansen", "1234 5678", "192.0.2.14", "123 4567", "abuse@"))
+
+
+async def test_a_title_that_redaction_makes_too_long_is_bad_input(s: Setup) -> None:
+    """197 characters with an e-mail address are 201 once redacted: BAD_USER_INPUT, not the database's CHECK."""
+    title = "x" * 190 + " a@b.nl"
+    result = await s.organizer.gql(CREATE_AGREEMENT, {"i": {
+        "conferenceId": s.conference["id"], "title": title, "description": ".", "partyIds": [s.police.org_id]}})
+    assert error_codes(result) == ["BAD_USER_INPUT"] and "at most 200" in result["errors"][0]["message"]
+    fits = ok(await s.organizer.gql(CREATE_AGREEMENT, {"i": {
+        "conferenceId": s.conference["id"], "title": "x" * 185 + " a@b.nl", "description": ".", "partyIds": [s.police.org_id]}}))
+    assert fits["status"] == "DRAFT"

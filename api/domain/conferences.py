@@ -166,16 +166,18 @@ def met(kpi: Kpi, current: float | None) -> bool | None:
 
 
 # Titles and descriptions go to every participant and into events, like notes: screened the same way.
+# Redacted before the length check: "[redacted]" can be longer than what it replaces.
 def clean_title(value: str, *, field: str = "title") -> str:
-    return redact_contact_details(clean_name(value, what=field, limit=TITLE_MAX))
+    reject_control_characters(value, field)
+    return clean_name(redact_contact_details(value), what=field, limit=TITLE_MAX)
 
 
 def clean_description(value: str, *, field: str = "description") -> str:
     reject_control_characters(value, field)
-    text = value.strip()
+    text = redact_contact_details(value).strip()
     if len(text) > DESCRIPTION_MAX:
         raise BadUserInput(f"{field} must be at most {DESCRIPTION_MAX} characters, got {len(text)}")
-    return redact_contact_details(text)
+    return text
 
 
 def clean_kpi(metric: KpiMetric, comparison: KpiComparison, target: float) -> Kpi:
