@@ -122,8 +122,16 @@ class Relay:
                     to_mark = await self._mark(conn, to_mark)
                     await _wait_any(stop, self._wake, self.poll_seconds)
                     continue
-                acked, to_mark = await asyncio.gather(self.publish(js, rows), self._mark(conn, to_mark))
-                to_mark = acked
+                publishing = asyncio.create_task(self.publish(js, rows))
+                try:
+                    to_mark = await self._mark(conn, to_mark)
+                except BaseException:
+                    # The session (and with it the lock) is being given up: stop publishing too.
+                    publishing.cancel()
+                    with contextlib.suppress(BaseException):
+                        await publishing
+                    raise
+                acked = to_mark = await publishing
                 if len(acked) < len(rows):
                     to_mark = await self._mark(conn, to_mark)
                     after = 0  # start again from the first unpublished row
