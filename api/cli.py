@@ -107,6 +107,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "ws_per_message_deflate": settings.ws_compression,
     }
     if args.workers > 1:
+        # Built once here first: the whole configuration is checked (a worker failing at start
+        # would be respawned for ever), development keys are created once (not raced by the
+        # workers), and logging is set up for the supervisor's own messages.
+        serve_app()
         uvicorn.run("api.cli:serve_app", factory=True, workers=args.workers, **options)
     else:
         uvicorn.run(serve_app(), **options)
