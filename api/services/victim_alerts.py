@@ -122,6 +122,8 @@ async def match_removed_notice(conn: asyncpg.Connection, notice_id: UUID, *, now
             if alert_id in new
         ],
     )
-    # The platform matched: one entry per alert told, naming the notice (as registration-time matches do).
-    await audit.append_many(conn, PLATFORM, "victim_alert.match", [to_global_id("Notice", notice_id)] * len(new))
+    # The platform matched: one entry per alert told (the match itself names the notice).
+    await audit.append_many(
+        conn, PLATFORM, "victim_alert.match", [to_global_id("VictimAlert", a) for a, _ in found if a in new]
+    )
     return len(new)
