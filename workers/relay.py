@@ -119,21 +119,24 @@ class Relay:
                 self._wake.clear()  # before reading: a NOTIFY during the read wakes the next round
                 rows = await outbox.unpublished(conn, self.batch, after=after)
                 if not rows:
-                    to_mark = await self._mark(conn, to_mark)
+                    await self._mark(conn, to_mark)
+                    to_mark = []
                     await _wait_any(stop, self._wake, self.poll_seconds)
                     continue
                 publishing = asyncio.create_task(self.publish(js, rows))
                 try:
-                    to_mark = await self._mark(conn, to_mark)
+                    await self._mark(conn, to_mark)
                 except BaseException:
                     # The session (and with it the lock) is being given up: stop publishing too.
                     publishing.cancel()
                     with contextlib.suppress(BaseException):
                         await publishing
                     raise
+                to_mark = []
                 acked = to_mark = await publishing
                 if len(acked) < len(rows):
-                    to_mark = await self._mark(conn, to_mark)
+                    await self._mark(conn, to_mark)
+                    to_mark = []
                     after = 0  # start again from the first unpublished row
                     failures += 1
                     await _sleep_or_stop(stop, min(0.2 * 2**failures, 2.0))
@@ -145,12 +148,11 @@ class Relay:
                 with contextlib.suppress(Exception):
                     await self._mark(conn, to_mark)  # stopping: what JetStream acknowledged is marked
 
-    async def _mark(self, conn: asyncpg.Connection, acked: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Mark acknowledged rows published; returns what is left to mark (nothing)."""
+    async def _mark(self, conn: asyncpg.Connection, acked: list[tuple[int, int]]) -> None:
+        """Mark acknowledged rows published (counted in `published` once marked)."""
         if acked:
             await outbox.mark_published(conn, acked)
             self.published += len(acked)
-        return []
 
     async def publish(self, js: JetStreamContext, rows: Sequence[outbox.Pending]) -> list[tuple[int, int]]:
         """Publish pipelined; return (seq, stream seq) for the acknowledged prefix, in order.

@@ -82,11 +82,21 @@ async def _match_already_removed(conn: asyncpg.Connection, alert: VictimAlert, *
     Returns the notices newly matched."""
     await store.lock_matching(conn)
     removed = await store.already_removed(conn, alert.id, sorted(MATCHING_STATUSES), BACKFILL_LIMIT)
-    if not removed:
+    told = await _record_matches(conn, [(alert.id, alert.holder_id, n) for n in removed], now=now)
+    return [notice_id for _, _, notice_id in told]
+
+
+async def _record_matches(
+    conn: asyncpg.Connection, matches: Sequence[tuple[UUID, UUID, UUID]], *, now: datetime
+) -> list[tuple[UUID, UUID, UUID]]:
+    """(alert, holder, notice) matches: the new ones are recorded, each with its event to the holder
+    alone; returns them. Shared by matching at registration and at removal."""
+    if not matches:
         return []
-    new = await store.record_alert_matches(conn, alert.id, removed, now)
-    await events.append(conn, [domain_events.victim_alert_matched(alert.id, alert.holder_id, n, at=now) for n in new])
-    return new
+    new = await store.record_matches(conn, [(alert, notice) for alert, _, notice in matches], now)
+    told = [m for m in matches if (m[0], m[2]) in new]
+    await events.append(conn, [domain_events.victim_alert_matched(a, h, n, at=now) for a, h, n in told])
+    return told
 
 
 async def cancel(pool: asyncpg.Pool, viewer: Viewer, alert_id: UUID, *, now: datetime) -> VictimAlert:
@@ -111,19 +121,7 @@ async def match_removed_notice(conn: asyncpg.Connection, notice_id: UUID, *, now
     to the holder alone; in the caller's transaction. Returns how many matches are new."""
     await store.lock_matching(conn)
     found = await store.matching_alerts(conn, notice_id)
-    if not found:
-        return 0
-    new = await store.record_matches(conn, [alert_id for alert_id, _ in found], notice_id, now)
-    await events.append(
-        conn,
-        [
-            domain_events.victim_alert_matched(alert_id, holder_id, notice_id, at=now)
-            for alert_id, holder_id in found
-            if alert_id in new
-        ],
-    )
+    told = await _record_matches(conn, [(alert, holder, notice_id) for alert, holder in found], now=now)
     # The platform matched: one entry per alert told (the match itself names the notice).
-    await audit.append_many(
-        conn, PLATFORM, "victim_alert.match", [to_global_id("VictimAlert", a) for a, _ in found if a in new]
-    )
-    return len(new)
+    await audit.append_many(conn, PLATFORM, "victim_alert.match", [to_global_id("VictimAlert", a) for a, _, _ in told])
+    return len(told)

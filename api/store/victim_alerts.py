@@ -51,19 +51,12 @@ ALREADY_REMOVED = f"""
     ORDER BY m.notice_id
     LIMIT $3
 """
-INSERT_ALERT_MATCHES = """
-    INSERT INTO victim_alert_matches (alert_id, notice_id, at)
-    SELECT $1, n, $3 FROM unnest($2::uuid[]) AS n
-    ON CONFLICT (alert_id, notice_id) DO NOTHING
-    RETURNING notice_id
-"""
 INSERT_MATCHES = """
     INSERT INTO victim_alert_matches (alert_id, notice_id, at)
-    SELECT a, $2, $3 FROM unnest($1::uuid[]) AS a
+    SELECT m.alert_id, m.notice_id, $3 FROM unnest($1::uuid[], $2::uuid[]) AS m(alert_id, notice_id)
     ON CONFLICT (alert_id, notice_id) DO NOTHING
-    RETURNING alert_id
+    RETURNING alert_id, notice_id
 """
-
 
 # Matching at registration (ALREADY_REMOVED) and at removal (MATCHING) each run under this
 # transaction lock. Without it a removal committing while an alert is being registered is
@@ -153,14 +146,9 @@ async def already_removed(conn: asyncpg.Connection, alert_id: UUID, statuses: Se
     return [r["notice_id"] for r in await conn.fetch(ALREADY_REMOVED, alert_id, list(statuses), limit)]
 
 
-async def record_alert_matches(conn: asyncpg.Connection, alert_id: UUID, notice_ids: Sequence[UUID], at: datetime) -> list[UUID]:
-    """The notices whose match with this alert is new, in the given order."""
-    rows = await conn.fetch(INSERT_ALERT_MATCHES, alert_id, list(notice_ids), at)
-    new = {r["notice_id"] for r in rows}
-    return [n for n in notice_ids if n in new]
-
-
-async def record_matches(conn: asyncpg.Connection, alert_ids: Sequence[UUID], notice_id: UUID, at: datetime) -> set[UUID]:
-    """The alerts for which this match is new (the unique key makes a repeated delivery a no-op)."""
-    rows = await conn.fetch(INSERT_MATCHES, list(alert_ids), notice_id, at)
-    return {r["alert_id"] for r in rows}
+async def record_matches(
+    conn: asyncpg.Connection, pairs: Sequence[tuple[UUID, UUID]], at: datetime
+) -> set[tuple[UUID, UUID]]:
+    """The (alert, notice) pairs whose match is new (the unique key makes a repeat a no-op)."""
+    rows = await conn.fetch(INSERT_MATCHES, [a for a, _ in pairs], [n for _, n in pairs], at)
+    return {(r["alert_id"], r["notice_id"]) for r in rows}
