@@ -9,10 +9,10 @@ is a clear start-up error rather than a silent insecure default.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 PREFIX = "TAKEDOWN_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -184,6 +184,9 @@ class Settings:
             raise SettingsError(f"{PREFIX}EXTERNAL_JWKS_URL must be https in production")
 
 
+T = TypeVar("T", int, float)
+
+
 class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
@@ -197,27 +200,21 @@ class _Reader:
         return default if raw is None else raw
 
     def integer(self, name: str, default: int) -> int:
-        raw = self._raw(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise SettingsError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from None
-        if value < 0:
-            raise SettingsError(f"{PREFIX}{name} must not be negative, got {value}")
-        return value
+        return self._non_negative(name, default, int, "a whole number")
 
     def number(self, name: str, default: float) -> float:
+        return self._non_negative(name, default, float, "a number")
+
+    def _non_negative(self, name: str, default: T, convert: Callable[[str], T], kind: str) -> T:
         raw = self._raw(name)
         if raw is None:
             return default
         try:
-            value = float(raw)
+            value = convert(raw)
         except ValueError:
-            raise SettingsError(f"{PREFIX}{name} must be a number, got {raw!r}") from None
-        if not value >= 0 or value == float("inf"):
-            raise SettingsError(f"{PREFIX}{name} must be a finite number not below 0, got {raw!r}")
+            raise SettingsError(f"{PREFIX}{name} must be {kind}, got {raw!r}") from None
+        if not 0 <= value < float("inf"):
+            raise SettingsError(f"{PREFIX}{name} must not be negative or infinite, got {raw!r}")
         return value
 
     def boolean(self, name: str) -> bool | None:
