@@ -1,9 +1,12 @@
-"""The fast path for plain leaf fields (api/graphql/execution.py) answers exactly as graphql-core does:
-values, nulls, null propagation and errors with their paths, on the same queries."""
+"""The fast path through execution (api/graphql/execution.py) answers exactly as graphql-core does:
+values, nulls, null propagation and errors with their paths and locations, on the same queries,
+for leaves, objects and lists held by attributes or returned by resolvers, sync and async."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -42,6 +45,95 @@ def items() -> list[Item]:
     ]
 
 
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Owner(Named):
+    since: int
+
+    @strawberry.field
+    def badge(self, info: strawberry.Info) -> str:
+        return f"{self.name}@{'.'.join(str(p) for p in info.path.as_list())}"
+
+
+@strawberry.type
+class Stranger:
+    name: str
+
+
+@strawberry.type
+class Box:
+    label: str
+    owner: Owner | None
+    sure_owner: Owner  # given None below: the error propagates to the box
+    owners: list[Owner | None]
+    tags: list[str | None]
+    strict_tags: list[str]
+    pair: tuple[int, int]  # type: ignore[valid-type]
+
+    @strawberry.field
+    def keeper(self) -> Owner:
+        if self.label == "boom":
+            raise ValueError("no keeper for boom")
+        return Owner(name=f"k-{self.label}", since=1)
+
+    @strawberry.field
+    async def late_owner(self) -> Owner:
+        await asyncio.sleep(0)
+        return Owner(name=f"late-{self.label}", since=2)
+
+    @strawberry.field
+    async def late_label(self) -> str:
+        await asyncio.sleep(0)
+        if self.label == "boom":
+            raise ValueError("late boom")
+        return self.label
+
+    @strawberry.field
+    def generated(self) -> list[int]:
+        return (i for i in range(3))  # type: ignore[return-value]
+
+    @strawberry.field
+    def awaited_items(self) -> list[Owner]:
+        async def one(i: int) -> Owner:
+            return Owner(name=f"a{i}", since=i)
+        return [one(i) for i in range(2)]  # type: ignore[misc]
+
+    @strawberry.field
+    def named(self) -> Named:
+        return Owner(name="via-interface", since=3)
+
+    @strawberry.field
+    def impostor(self) -> Owner:
+        return Stranger(name="not an owner")  # type: ignore[return-value]
+
+    @strawberry.field
+    def streamed(self) -> AsyncIterator[int]:  # type: ignore[misc]
+        async def numbers() -> AsyncIterator[int]:
+            for i in range(2):
+                yield i
+        return numbers()  # type: ignore[return-value]
+
+
+def boxes() -> list[Box]:
+    def box(label: str, **overrides: Any) -> Box:
+        values: dict[str, Any] = {
+            "label": label, "owner": Owner(name=f"o-{label}", since=1), "sure_owner": Owner(name="s", since=2),
+            "owners": [Owner(name="x", since=1), None], "tags": ["t", None], "strict_tags": ["a", "b"], "pair": (1, 2),
+        }
+        return Box(**{**values, **overrides})
+
+    return [box("one"), box("two", owner=None, owners=[None, Owner(name="y", since=5)]), box("boom"),
+            box("bad", sure_owner=None, strict_tags=["a", None], tags=[3, "x"])]
+
+
+def iterate_boxes() -> Iterator[Box]:
+    yield from boxes()
+
+
 @strawberry.type
 class Query:
     @strawberry.field
@@ -52,30 +144,69 @@ class Query:
     def nullable_items(self) -> list[Item | None]:
         return items()  # type: ignore[return-value]
 
+    @strawberry.field
+    def boxes(self) -> list[Box | None]:
+        return boxes()  # type: ignore[return-value]
+
+    @strawberry.field
+    def strict_boxes(self) -> list[Box]:
+        return boxes()
+
+    @strawberry.field
+    def box_iterator(self) -> list[Box | None]:
+        return iterate_boxes()  # type: ignore[return-value]
+
+    @strawberry.field
+    async def first_box(self) -> Box:
+        return boxes()[0]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    def touch(self) -> Box:
+        return boxes()[0]
+
 
 def run(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str) -> dict[str, Any]:
-    schema = strawberry.Schema(query=Query, execution_context_class=execution_context)
-    result = schema.execute_sync(query)
+    schema = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=execution_context)
+    result = asyncio.run(schema.execute(query))
     return {
         "data": result.data,
         "errors": sorted((e.message, tuple(e.path or ()), str(e.locations)) for e in result.errors or []),
     }
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "{ items { name colour count shout } }",
-        "{ nullableItems { name count } }",
-        "{ nullableItems { name label } }",  # a null for a non-null leaf: the item becomes null
-        "{ nullableItems { colour } }",  # GREEN is no Colour: an error at that path
-        "{ nullableItems { amount } }",  # 'many' is no Int
-        "{ items { label } }",  # the error propagates up through non-null list items to `items`
-        "{ items { n: name, name, ...F } } fragment F on Item { name colour }",
-        "{ items { name @skip(if: true) colour @include(if: false) count } }",
-    ],
-)
-def test_leaf_fast_path_answers_as_graphql_core_does(query: str) -> None:
+QUERIES = [
+    "{ items { name colour count shout } }",
+    "{ nullableItems { name count } }",
+    "{ nullableItems { name label } }",  # a null for a non-null leaf: the item becomes null
+    "{ nullableItems { colour } }",  # GREEN is no Colour: an error at that path
+    "{ nullableItems { amount } }",  # 'many' is no Int
+    "{ items { label } }",  # the error propagates up through non-null list items to `items`
+    "{ items { n: name, name, ...F } } fragment F on Item { name colour }",
+    "{ items { name @skip(if: true) colour @include(if: false) count } }",
+    "{ boxes { label owner { name since badge } pair } }",  # objects by attribute, nullable, a resolver with info
+    "{ boxes { label sureOwner { name } } }",  # a null for a non-null object: the box becomes null
+    "{ strictBoxes { label sureOwner { name } } }",  # ... and with non-null boxes, the whole list
+    "{ boxes { owners { name badge } tags } }",  # lists of nullable objects and leaves
+    "{ boxes { strictTags } }",  # a null in a list of non-null leaves
+    "{ boxes { label keeper { name } } }",  # a resolver raising for one box
+    "{ strictBoxes { keeper { name } } }",
+    "{ boxes { lateOwner { name badge } lateLabel } }",  # async resolvers inside the fast path
+    "{ strictBoxes { lateLabel } }",  # an async error propagating through non-null items
+    "{ boxes { generated awaitedItems { name } } }",  # a generator; a list of awaitables
+    "{ boxes { named { name ... on Owner { since } } impostor { name } } }",  # interface; failed is_type_of
+    "{ boxIterator { label owner { name } } }",  # an iterator, not a list: graphql-core's path
+    "{ firstBox { label owners { name } streamed } }",  # async iterator (graphql-core's path)
+    "{ a: boxes { label } b: boxes { owner { name } } }",
+    "{ boxes { ...on Box { owner { ...O } } } } fragment O on Owner { name badge }",
+    "mutation { touch { label owner { name badge } owners { name } } }",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_fast_path_answers_as_graphql_core_does(query: str) -> None:
     assert run(ExecutionContext, query) == run(StrawberryGraphQLCoreExecutionContext, query)
 
 
@@ -84,6 +215,14 @@ def test_the_comparison_sees_errors() -> None:
     assert run(ExecutionContext, "{ nullableItems { name label } }")["errors"]
     assert run(ExecutionContext, "{ nullableItems { colour } }")["errors"]
     assert run(ExecutionContext, "{ items { label } }")["data"] is None
+    assert run(ExecutionContext, "{ strictBoxes { lateLabel } }")["data"] is None
+    impostor = run(ExecutionContext, "{ boxes { impostor { name } } }")["errors"]
+    assert impostor and "Expected value of type 'Owner'" in impostor[0][0]
+
+
+def test_the_fast_path_gives_the_resolvers_their_real_path() -> None:
+    data = run(ExecutionContext, "{ boxes { owners { badge } } }")["data"]
+    assert data["boxes"][0]["owners"][0] == {"badge": "x@boxes.0.owners.0.badge"}
 
 
 CALLS: list[str] = []

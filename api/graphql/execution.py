@@ -1,74 +1,458 @@
-"""A faster path through graphql-core's executor for plain leaf fields.
+"""A faster path through graphql-core's executor for the common shapes of a response.
 
-A page of 50 notices is ~500 fields, ~350 of them plain leaves (id, reference,
-status, at...) read off the object with strawberry's default resolver. For each,
-graphql-core builds a resolve-info object, checks twice for awaitables and walks
-`complete_value`; that walk was the largest item in the read profile (~20 µs a
-field). Here such a field is read and coerced directly. Anything unusual (a null,
-an error, an awaitable, middleware, arguments, a non-leaf type) takes graphql-core's
-own path, so errors, null propagation and locations stay exactly as graphql-core
-makes them: the fast path only ever returns what the slow path would have.
+A page of 50 notices is ~600 fields: plain leaves (id, reference, status, at...), objects
+and lists of objects held by plain attributes or returned by argument-free resolvers. For
+each, graphql-core builds a resolve-info object and a path, walks `complete_value` through
+the non-null wrapper, `complete_object_value`, `collect_and_execute_subfields` and
+`execute_collected_subfields`, and checks twice for awaitables; that walk was over half of a
+page's CPU in the read profile. Here each selection set gets a plan once per request (which
+fields are plain leaves, objects or lists of them), and values of those shapes are completed
+directly: resolve info only for fields that have a resolver, paths only where something can
+need them.
+
+Anything unusual takes graphql-core's own path from the point it was found, with the value
+already resolved (a resolver is never called twice; only an `is_type_of` predicate may be asked
+again): a null, an error, an awaitable, an abstract or nested-list type, arguments, directives
+(`@defer`, `@stream`), middleware, a failed `is_type_of`. So errors, null propagation, paths and
+locations stay exactly as graphql-core makes them: the fast path only ever returns what the slow
+path would have (tests/test_execution.py runs the same queries through both).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from types import CoroutineType, GeneratorType
+from typing import Any, Final
 
-from graphql import GraphQLEnumType, GraphQLField, GraphQLNonNull, GraphQLObjectType, GraphQLScalarType, Undefined
-from graphql.pyutils import Path
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLID,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    GraphQLString,
+    Undefined,
+)
+from graphql.execution.collect_fields import FieldDetails
+from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
 
-# The plan of a field definition (its leaf type, or None when it is not a plain leaf) is kept
-# on the definition itself: it lives exactly as long as its schema (an id() key could be reused
-# by a field of a later schema, and tests build many).
 _Leaf = GraphQLScalarType | GraphQLEnumType
-_PLAN = "_takedown_leaf_plan"
+_Info = GraphQLResolveInfo[Any]
+# Values of these types are never awaitable: no need to ask. Types seen not to be awaitable join
+# _SETTLED (at most _MAX_SETTLED of them: the schema's own types, dates, enums).
+_PLAIN: Final = frozenset({str, int, float, bool, list, tuple, dict})
+_SETTLED: set[type] = set(_PLAIN)
+_MAX_SETTLED: Final = 2000
+_UNCHANGED: Final[dict[Any, type]] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
+
+# Returned by a fast completion that cannot complete the value (before doing any work):
+# graphql-core's own completion takes it from there.
+_SLOW: Final = object()
+
+# Shapes a field's type can have on the fast path.
+LEAF, OBJECT, LIST = 1, 2, 3
+
+
+class _Shape:
+    """What completing a value of one output type takes: computed once per type and field."""
+
+    __slots__ = ("output", "kind", "non_null", "leaf", "object_type", "item", "unchanged", "names")
+
+    def __init__(self, output: GraphQLOutputType, kind: int, non_null: bool, leaf: _Leaf | None = None,
+                 object_type: GraphQLObjectType | None = None, item: _Shape | None = None) -> None:
+        self.output = output
+        self.kind = kind
+        self.non_null = non_null
+        self.leaf = leaf
+        self.object_type = object_type
+        self.item = item
+        # The Python type a built-in scalar returns as it is (its coercion is a type check).
+        self.unchanged = _UNCHANGED.get(leaf) if leaf is not None else None
+        self.names = _enum_names(leaf) if leaf is not None else None
+
+
+def _enum_names(leaf: _Leaf) -> dict[Any, str] | None:
+    """strawberry's enum coercion as a table: member -> the first name whose value equals the member's
+    (its `coerce_output_value` scans the values for each one)."""
+    if getattr(type(leaf), "coerce_output_value", None) is not CustomGraphQLEnumType.coerce_output_value:
+        return None
+    names: dict[Any, str] = {}
+    for member in leaf.wrapped_cls:  # type: ignore[union-attr]
+        for name, value in leaf.values.items():  # type: ignore[union-attr]
+            if member.value == value.value:
+                names.setdefault(member, name)
+                break
+    return names
+
+
+def _shape(type_: GraphQLOutputType, *, in_list: bool = False) -> _Shape | None:
+    non_null = isinstance(type_, GraphQLNonNull)
+    named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+        return _Shape(type_, LEAF, non_null, leaf=named)
+    if isinstance(named, GraphQLObjectType):
+        return _Shape(type_, OBJECT, non_null, object_type=named)
+    if isinstance(named, GraphQLList) and not in_list:
+        item = _shape(named.of_type, in_list=True)
+        return None if item is None else _Shape(type_, LIST, non_null, item=item)
+    return None  # interfaces, unions, lists of lists: graphql-core's path
+
+
+# The plan of a field definition is kept on the definition itself: it lives exactly as long as
+# its schema (an id() key could be reused by a field of a later schema, and tests build many).
+_PLAN = "_takedown_field_plan"
 _UNPLANNED = object()
 
 
-def _plain_leaf(field: GraphQLField) -> _Leaf | None:
-    """The field's leaf type if strawberry resolves it by plain attribute access (no resolver, no
-    field extensions or permissions: its `_get_basic_result`) and it takes no arguments."""
-    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if field.args or not isinstance(definition, StrawberryField) or not definition.is_basic_field:
-        return None
-    if getattr(field.resolve, "__name__", "") != "_get_basic_result":  # strawberry's wrapper for basic fields
-        return None
-    named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-    return named if isinstance(named, GraphQLScalarType | GraphQLEnumType) else None
+class _Definition:
+    """How to resolve and complete one field definition, when it can take the fast path."""
+
+    __slots__ = ("resolve", "shape", "attribute")
+
+    def __init__(self, resolve: Callable[..., Any], shape: _Shape, attribute: str | None = None) -> None:
+        self.resolve = resolve
+        self.shape = shape
+        self.attribute = attribute  # strawberry reads this attribute: no resolver, no resolve info
 
 
-def _plan(field: GraphQLField) -> _Leaf | None:
+def _definition(field: GraphQLField) -> _Definition | None:
     plan = field.__dict__.get(_PLAN, _UNPLANNED)
     if plan is _UNPLANNED:
-        plan = field.__dict__[_PLAN] = _plain_leaf(field)
+        plan = field.__dict__[_PLAN] = _plan_definition(field)
     return plan  # type: ignore[no-any-return]
 
 
+def _plan_definition(field: GraphQLField) -> _Definition | None:
+    if field.args or field.resolve is None:
+        return None
+    shape = _shape(field.type)
+    if shape is None:
+        return None
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField) or type(definition).get_result is not StrawberryField.get_result:
+        return _Definition(field.resolve, shape)
+    if getattr(field.resolve, "__name__", "") == "_get_basic_result" and definition.is_basic_field \
+            and definition.base_resolver is None and definition.default_resolver is getattr:
+        # strawberry's wrapper for a field without resolver, extensions or permissions reads the
+        # attribute with its default resolver, getattr, and ignores info
+        return _Definition(field.resolve, shape, definition.python_name)
+    return _Definition(_direct_resolver(field, definition) or field.resolve, shape)
+
+
+def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> Callable[[Any, Any], Any] | None:
+    """The call strawberry's resolver wrapper makes, without its per-call argument conversion and
+    extension chain, for a synchronous resolver that takes no arguments and has no extensions and
+    no exception handlers (for anything else, None: the wrapper itself is called)."""
+    resolve = field.resolve
+    resolver = definition.base_resolver
+    if resolve is None or getattr(resolve, "__name__", "") != "_resolver" or resolve.__closure__ is None or resolver is None \
+            or definition.arguments or definition.extensions or resolver.is_async \
+            or type(resolver).__call__ is not StrawberryResolver.__call__ or not callable(resolver.wrapped_func):
+        return None
+    try:
+        cells = dict(zip(resolve.__code__.co_freevars, (c.cell_contents for c in resolve.__closure__), strict=True))
+    except ValueError:  # an empty cell: not the wrapper this was written against
+        return None
+    make_info = cells.get("_strawberry_info_from_graphql")
+    if make_info is None or cells.get("field_exception_handlers", None) != ():
+        return None
+    func = resolver.wrapped_func
+    wants_self = resolver.self_parameter is not None
+    source_names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None]
+    info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+
+    def direct(source: Any, info: _Info) -> Any:
+        kwargs = {name: source for name in source_names}
+        if info_name is not None:
+            kwargs[info_name] = make_info(info)
+        return func(source, **kwargs) if wants_self else func(**kwargs)
+
+    return direct
+
+
+class _Field:
+    """One response key of a selection set, with what the fast path needs to execute it."""
+
+    __slots__ = ("name", "details", "definition", "field", "nodes")
+
+    def __init__(self, name: str, details: list[FieldDetails], field: GraphQLField | None) -> None:
+        self.name = name
+        self.details = details
+        self.field = field
+        self.nodes = [d.node for d in details]
+        plain = field is not None and all(not n.arguments and not n.directives for n in self.nodes)
+        self.definition = _definition(field) if plain and field is not None else None
+
+
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    def execute_field(
+    def _fields(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Field]:
+        """The plan of a selection set: made once per request (the grouped field set is the same
+        object for every item of a list: graphql-core memoizes it), kept alive with it."""
+        plans: dict[tuple[GraphQLObjectType, int], tuple[Any, list[_Field]]] = self.__dict__.setdefault("_takedown_plans", {})
+        key = (parent_type, id(grouped_field_set))
+        found = plans.get(key)
+        if found is not None:
+            return found[1]
+        get_field = self.schema.get_field
+        fields = [_Field(name, details, get_field(parent_type, details[0].node.name.value))
+                  for name, details in grouped_field_set.items()]
+        plans[key] = (grouped_field_set, fields)
+        return fields
+
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
-        source: Any,
-        field_details_list: Any,
-        path: Path,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
         position_context: Any,
     ) -> Any:
-        node = field_details_list[0].node
-        field = self.schema.get_field(parent_type, node.name.value)
         middleware = self.middleware_manager
-        if field is not None and not node.arguments and (middleware is None or not middleware.middlewares):
-            leaf = _plan(field)
-            if leaf is not None:
-                try:
-                    value = field.resolve(source, None)  # type: ignore[misc]
-                    if value is not None and value is not Undefined and not isinstance(value, Exception) \
-                            and not self.is_awaitable(value):
-                        coerced = leaf.coerce_output_value(value)
-                        if coerced is not None and coerced is not Undefined:
-                            return coerced
-                except Exception:  # noqa: BLE001 - graphql-core's path below raises it properly located
-                    pass
-        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        if position_context is not None or (middleware is not None and middleware.middlewares):
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        return self._run(parent_type, source_value, path, self._fields(parent_type, grouped_field_set))
+
+    def _run(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None, fields: list[_Field]) -> Any:
+        """graphql-core's `execute_fields` over a planned selection set."""
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        type_name = parent_type.name
+        try:
+            for planned in fields:
+                name = planned.name
+                definition = planned.definition
+                if definition is None:
+                    result = self.execute_field(parent_type, source_value, planned.details, Path(path, name, type_name), None)
+                    if result is Undefined:
+                        continue
+                elif definition.attribute is not None and definition.shape.kind == LEAF:
+                    # The commonest field of all, inline: an attribute read and a coercion.
+                    try:
+                        value = getattr(source_value, definition.attribute)
+                    except Exception as raw_error:  # noqa: BLE001 - completed (and located) by graphql-core below
+                        value, result = raw_error, _SLOW
+                    else:
+                        try:
+                            result = _leaf(definition.shape, value, is_awaitable)
+                        except Exception:  # noqa: BLE001 - graphql-core coerces again and locates the error
+                            result = _SLOW
+                    if result is _SLOW:
+                        result = self._finish(planned, parent_type, Path(path, name, type_name), None, value)
+                else:
+                    result = self._execute(planned, definition, parent_type, source_value, Path(path, name, type_name))
+                results[name] = result
+                if _awaitable(is_awaitable, result):
+                    awaitable_fields.append(name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[name] for name in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return _gather_fields(results, awaitable_fields)
+
+    def _info(self, planned: _Field, parent_type: GraphQLObjectType, path: Path) -> _Info:
+        assert planned.field is not None
+        return self.build_resolve_info(planned.field, planned.nodes, parent_type, path)
+
+    def _execute(self, planned: _Field, definition: _Definition, parent_type: GraphQLObjectType, source: Any,
+                 path: Path) -> Any:
+        """`execute_field` for a planned field: resolve, then complete on the fast path if the value allows."""
+        info = None
+        try:
+            if definition.attribute is not None:
+                value = getattr(source, definition.attribute)
+            else:
+                info = self._info(planned, parent_type, path)
+                value = definition.resolve(source, info)
+        except Exception as raw_error:  # noqa: BLE001 - graphql-core's completion raises and locates it
+            return self._finish(planned, parent_type, path, info, raw_error)
+        shape = definition.shape
+        try:
+            if shape.kind == LEAF:
+                result = _leaf(shape, value, self.is_awaitable)
+            elif shape.kind == OBJECT:
+                result = self._object(planned, shape, parent_type, path, info, value)
+            else:
+                result = self._list(planned, shape, parent_type, path, info, value)
+        except Exception as raw_error:  # noqa: BLE001 - exactly what execute_field does with completion errors
+            self.handle_field_error(raw_error, planned.field.type, planned.details, path)  # type: ignore[union-attr]
+            return None
+        if result is _SLOW:
+            return self._finish(planned, parent_type, path, info, value)
+        if _awaitable(self.is_awaitable, result):
+            return self._guarded(result, planned.field.type, planned.details, path)  # type: ignore[union-attr]
+        return result
+
+    def _object(self, planned: _Field, shape: _Shape, parent_type: GraphQLObjectType, path: Path,
+                info: _Info | None, value: Any) -> Any:
+        """`complete_object_value` without the walk; _SLOW (before any work) when it cannot."""
+        if value is None or value is Undefined:
+            return _SLOW if shape.non_null else None
+        if isinstance(value, Exception) or _awaitable(self.is_awaitable, value):
+            return _SLOW
+        object_type = shape.object_type
+        assert object_type is not None
+        if object_type.is_type_of is not None:
+            if object_type.is_type_of(value, info or self._info(planned, parent_type, path)) is not True:
+                return _SLOW  # awaitable or false: graphql-core asks again and raises the right error
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, planned.details)
+        if new_defer_usages:
+            return _SLOW
+        return self._run(object_type, value, path, self._fields(object_type, grouped_field_set))
+
+    def _list(self, planned: _Field, shape: _Shape, parent_type: GraphQLObjectType, path: Path,
+              info: _Info | None, value: Any) -> Any:
+        """`complete_iterable_value` for lists and tuples of leaves or objects: each item that is not
+        plain goes through graphql-core's `complete_list_item_value`, as it would have."""
+        if value is None or value is Undefined:
+            return _SLOW if shape.non_null else None
+        if type(value) not in (list, tuple):
+            return _SLOW  # async iterables, generators, non-iterables: graphql-core's checks and errors
+        item = shape.item
+        assert item is not None and planned.field is not None
+        item_type = item.output
+        is_awaitable = self.is_awaitable
+        completed: list[Any] = []
+        awaitable_indices: list[int] = []
+        object_type = item.object_type
+        fields: list[_Field] = []
+        if object_type is not None:
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, planned.details)
+            if new_defer_usages:
+                return _SLOW
+            fields = self._fields(object_type, grouped_field_set)
+        try:
+            for index, entry in enumerate(value):
+                item_path = Path(path, index, None)
+                result: Any = _SLOW
+                if item.kind == LEAF:
+                    try:
+                        result = _leaf(item, entry, is_awaitable)
+                    except Exception:  # noqa: BLE001 - graphql-core's completion raises and locates it
+                        result = _SLOW
+                elif entry is not None and not isinstance(entry, Exception) and not _awaitable(is_awaitable, entry):
+                    assert object_type is not None
+                    type_ok = True
+                    if object_type.is_type_of is not None:
+                        info = info or self._info(planned, parent_type, path)
+                        try:
+                            type_ok = object_type.is_type_of(entry, info) is True
+                        except Exception:  # noqa: BLE001 - graphql-core asks again and handles it for the item
+                            type_ok = False
+                    if type_ok:
+                        try:
+                            result = self._run(object_type, entry, item_path, fields)
+                        except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
+                            self.handle_field_error(raw_error, item_type, planned.details, item_path)
+                            result = None
+                        if type(result) is not dict and _awaitable(is_awaitable, result):
+                            completed.append(self._guarded(result, item_type, planned.details, item_path))
+                            awaitable_indices.append(index)
+                            continue
+                if result is not _SLOW:
+                    completed.append(result)
+                    continue
+                info = info or self._info(planned, parent_type, path)
+                if is_awaitable(entry):
+                    completed.append(self.complete_awaitable_list_item_value(entry, item_type, planned.details, info,
+                                                                             item_path, None))
+                    awaitable_indices.append(index)
+                elif self.complete_list_item_value(entry, completed, item_type, planned.details, info, item_path, None):
+                    awaitable_indices.append(index)
+        except Exception:
+            if awaitable_indices:
+                self.settle_in_background([completed[i] for i in awaitable_indices])
+            raise
+        if not awaitable_indices:
+            return completed
+        return _gather_items(completed, awaitable_indices)
+
+    def _finish(self, planned: _Field, parent_type: GraphQLObjectType, path: Path, info: _Info | None,
+                result: Any) -> Any:
+        """`execute_field` from just after its resolver call: graphql-core's own completion of the value
+        (an exception raised by the resolver is passed as the value: complete_value raises it)."""
+        field = planned.field
+        assert field is not None
+        return_type, details = field.type, planned.details
+        try:
+            info = info or self._info(planned, parent_type, path)
+            if self.is_awaitable(result):
+                return self.complete_awaitable_value(return_type, details, info, path, result, None)
+            completed = self.complete_value(return_type, details, info, path, result, None)
+            if self.is_awaitable(completed):
+                return self._guarded(completed, return_type, details, path)
+        except Exception as raw_error:  # noqa: BLE001 - graphql-core's handling, as in execute_field
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+        return completed
+
+    async def _guarded(self, completed: Awaitable[Any], return_type: GraphQLOutputType, details: list[FieldDetails],
+                       path: Path) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:  # noqa: BLE001 - as execute_field's await_completed
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+
+
+def _awaitable(is_awaitable: Callable[[Any], bool], value: Any) -> bool:
+    """The executor's is_awaitable, asked once per type whose instances can never be awaited
+    (not a coroutine or generator, no __await__): most values are of a handful of types."""
+    kind = type(value)
+    if kind in _SETTLED:
+        return False
+    if is_awaitable(value):
+        return True
+    if not (issubclass(kind, CoroutineType | GeneratorType) or hasattr(kind, "__await__")) and len(_SETTLED) < _MAX_SETTLED:
+        _SETTLED.add(kind)
+    return False
+
+
+def _leaf(shape: _Shape, value: Any, is_awaitable: Callable[[Any], bool]) -> Any:
+    """The coerced value of a plain leaf, or _SLOW for anything graphql-core must judge."""
+    kind = type(value)
+    if kind is shape.unchanged:
+        return value
+    if shape.names is not None and kind is shape.leaf.wrapped_cls:  # type: ignore[union-attr]
+        return shape.names[value]
+    if value is None or value is Undefined:
+        return _SLOW if shape.non_null else None
+    if isinstance(value, Exception) or _awaitable(is_awaitable, value):
+        return _SLOW
+    coerced = shape.leaf.coerce_output_value(value)  # type: ignore[union-attr]
+    if coerced is None or coerced is Undefined:
+        return _SLOW
+    return coerced
+
+
+async def _gather_fields(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+    if len(awaitable_fields) == 1:
+        name = awaitable_fields[0]
+        results[name] = await results[name]
+    else:
+        awaited = await gather_with_cancel(*(results[name] for name in awaitable_fields))
+        results.update(zip(awaitable_fields, awaited, strict=True))
+    return results
+
+
+async def _gather_items(completed: list[Any], awaitable_indices: list[int]) -> list[Any]:
+    if len(awaitable_indices) == 1:
+        index = awaitable_indices[0]
+        completed[index] = await completed[index]
+    else:
+        awaited = await gather_with_cancel(*(completed[i] for i in awaitable_indices))
+        for index, value in zip(awaitable_indices, awaited, strict=True):
+            completed[index] = value
+    return completed
