@@ -169,6 +169,8 @@ async def test_revocation_stops_new_tokens_and_existing_ones(org_admin: Member, 
     payload = (await register(org_admin, org_admin.org_id, ["MEMBER"]))["data"]["registerApiClient"]
     client_id, secret = payload["client"]["clientId"], payload["clientSecret"]
     issued = (await token_for(client, client_id, secret)).json()["access_token"]
+    before = await client.post("/graphql", json={"query": "{ me { subject } }"}, headers={"Authorization": f"Bearer {issued}"})
+    assert before.status_code == 200 and before.json()["data"]["me"]["subject"]  # its organization's kind is now remembered
 
     revoked = await org_admin.gql(REVOKE, {"id": payload["client"]["id"]})
     assert revoked["data"]["revokeApiClient"]["revokedAt"] is not None

@@ -231,3 +231,32 @@ def test_rsa_keys_sign_too(settings: Settings) -> None:
     signing = SigningKey(key)
     assert signing.algorithm == "RS256"
     assert signing.jwks()["keys"][0]["alg"] == "RS256"
+
+
+async def test_an_organizations_kind_is_read_once_per_process_but_a_clients_revocation_every_time(
+    make: Factory, settings: Settings
+) -> None:
+    """Organizations are never updated or deleted, so their kind is remembered; an API client's
+    revocation must still take effect at once, so client tokens always ask the database."""
+    from datetime import UTC, datetime, timedelta
+
+    from api.auth.tokens import TokenClaims
+    from api.services.organizations import OrganizationKinds
+    from api.services.viewers import viewer_for
+    from api.store.pool import create_pool
+
+    org = await make.organization(K.POLICE)
+    kinds = OrganizationKinds()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    user = TokenClaims(subject="officer", organization_id=org.id, roles=frozenset({Role.MEMBER}), client_id=None,
+                       expires_at=later)
+    pool = await create_pool(settings)
+    assert (await viewer_for(pool, user, kinds)).organization_kind is K.POLICE
+    assert kinds.get(org.id) is K.POLICE
+    await pool.close()
+    # Without a database: the user's viewer comes from memory, a client's cannot.
+    assert (await viewer_for(pool, user, kinds)).organization_kind is K.POLICE
+    client = TokenClaims(subject="client:tdc_x", organization_id=org.id, roles=frozenset({Role.MEMBER}),
+                         client_id="tdc_x", expires_at=later)
+    with pytest.raises(Exception, match="closed|closing"):
+        await viewer_for(pool, client, kinds)

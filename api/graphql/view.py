@@ -62,7 +62,7 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
         try:
-            context.viewer = await authenticate(self.resources.db, self.resources.verifier, header)
+            context.viewer = await authenticate(self.resources.db, self.resources.verifier, header, self.resources.kinds)
         except DomainError as error:
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
         except UNAVAILABLE_ERRORS:
@@ -87,7 +87,7 @@ class GraphQLEndpoint:
             return
         try:
             viewer = await authenticate(
-                self.resources.db, self.resources.verifier, request.headers.get("authorization")
+                self.resources.db, self.resources.verifier, request.headers.get("authorization"), self.resources.kinds
             )
             self.resources.rate_limiter.check(f"{viewer.organization_id}:{viewer.subject}")
         except DomainError as error:

@@ -43,6 +43,7 @@ from ..store import deadlines as deadlines_store
 from ..store import notices as store
 from ..store import organizations as organizations_store
 from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
+from .organizations import OrganizationKinds
 
 MAX_BATCH = 1000
 
@@ -118,9 +119,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-KIND_CACHE_SIZE = 100_000  # organizations; far more than a country has
-
-
 class NoticeCommands:
     def __init__(
         self,
@@ -129,15 +127,13 @@ class NoticeCommands:
         *,
         deadlines: dict[ContentCategory, timedelta] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        kinds: OrganizationKinds | None = None,
     ) -> None:
         self.pool = pool
         self.protector = protector
         self.deadlines = deadlines or {}
         self.clock = clock
-        # Provider kinds seen, for the check every report makes. An organization's kind never
-        # changes and no organization is deleted (nothing updates or deletes that table), so one
-        # read per provider per process is enough: a report makes one round trip fewer.
-        self._kinds: dict[UUID, OrganizationKind] = {}
+        self.kinds = kinds or OrganizationKinds()  # for the provider check every report makes
 
     # ----------------------------------------------------------- report
 
@@ -243,13 +239,12 @@ class NoticeCommands:
         )
 
     async def _check_providers(self, conn: asyncpg.Connection, cleaned: Sequence[_Clean], single: bool) -> None:
-        unknown = sorted({c.provider_id for c in cleaned} - self._kinds.keys())
+        unknown = sorted(self.kinds.unknown({c.provider_id for c in cleaned}))
         fetched = {o.id: o.kind for o in await organizations_store.by_ids(conn, unknown) if o is not None} if unknown else {}
-        if len(self._kinds) + len(fetched) <= KIND_CACHE_SIZE:
-            self._kinds.update(fetched)
+        self.kinds.remember(fetched)
         for c in cleaned:
             where = "" if single else f"inputs[{c.index}]."
-            kind = self._kinds.get(c.provider_id) or fetched.get(c.provider_id)
+            kind = self.kinds.get(c.provider_id) or fetched.get(c.provider_id)
             if kind is None:
                 raise NotFound(f"{where}providerId: no organization with that id")
             if kind is not OrganizationKind.COMPANY:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from uuid import UUID
+
 import asyncpg
 
 from ..domain import access
@@ -12,6 +15,27 @@ from ..store import audit
 from ..store import organizations as store
 
 COMMAND_LINE_SUBJECT = "takedown-cli"
+KIND_CACHE_SIZE = 100_000  # organizations; far more than a country has
+
+
+class OrganizationKinds:
+    """Organization kinds seen by this process. An organization's kind never changes and no
+    organization is deleted (nothing updates or deletes that table), so one read per organization
+    per process is enough: authentication and reporting each make one round trip fewer."""
+
+    def __init__(self, limit: int = KIND_CACHE_SIZE) -> None:
+        self._known: dict[UUID, OrganizationKind] = {}
+        self._limit = limit
+
+    def get(self, organization_id: UUID) -> OrganizationKind | None:
+        return self._known.get(organization_id)
+
+    def unknown(self, organization_ids: set[UUID]) -> set[UUID]:
+        return organization_ids - self._known.keys()
+
+    def remember(self, kinds: Mapping[UUID, OrganizationKind]) -> None:
+        if len(self._known) + len(kinds) <= self._limit:
+            self._known.update(kinds)
 
 
 async def create_organization(

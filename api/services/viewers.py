@@ -10,22 +10,29 @@ from ..auth.tokens import TokenClaims, TokenVerifier, bearer_token
 from ..domain.errors import Unauthenticated
 from ..domain.organizations import Viewer
 from ..store import viewers as store
+from .organizations import OrganizationKinds
 
 
-async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims) -> Viewer:
-    """The organization's kind comes from the database, never from the token; a revoked client is refused at once."""
-    async with pool.acquire() as conn:
-        facts = await store.facts(conn, claims.organization_id, claims.client_id)
-    if facts is None:
-        raise Unauthenticated("the token's organization does not exist")
-    if claims.client_id is not None and (
-        facts.client_organization_id != claims.organization_id or facts.client_revoked
-    ):
-        raise Unauthenticated("the token's API client is revoked or unknown")
+async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims, kinds: OrganizationKinds | None = None) -> Viewer:
+    """The organization's kind comes from the database (or what this process read of it), never from
+    the token; an API client's revocation is looked up on every use, so it is refused at once."""
+    kind = kinds.get(claims.organization_id) if kinds is not None and claims.client_id is None else None
+    if kind is None:
+        async with pool.acquire() as conn:
+            facts = await store.facts(conn, claims.organization_id, claims.client_id)
+        if facts is None:
+            raise Unauthenticated("the token's organization does not exist")
+        if claims.client_id is not None and (
+            facts.client_organization_id != claims.organization_id or facts.client_revoked
+        ):
+            raise Unauthenticated("the token's API client is revoked or unknown")
+        kind = facts.kind
+        if kinds is not None:
+            kinds.remember({claims.organization_id: kind})
     return Viewer(
         subject=claims.subject,
         organization_id=claims.organization_id,
-        organization_kind=facts.kind,
+        organization_kind=kind,
         roles=claims.roles,
         client_id=claims.client_id,
         expires_at=claims.expires_at,
@@ -56,7 +63,9 @@ async def still_valid(pool: asyncpg.Pool, viewer: Viewer, *, now: datetime, leew
         raise Unauthenticated("the token's API client is revoked or unknown")
 
 
-async def authenticate(pool: asyncpg.Pool, verifier: TokenVerifier, authorization: str | None) -> Viewer:
+async def authenticate(
+    pool: asyncpg.Pool, verifier: TokenVerifier, authorization: str | None, kinds: OrganizationKinds | None = None
+) -> Viewer:
     """An Authorization header value to a viewer, or UNAUTHENTICATED saying what is wrong."""
     claims = await verifier.verify(bearer_token(authorization))
-    return await viewer_for(pool, claims)
+    return await viewer_for(pool, claims, kinds)
