@@ -53,14 +53,15 @@ class TokenVerifier:
             if settings.external_issuer
             else None
         )
-        # token -> (the key set that verified it, its claims). An entry counts only while that
-        # same key set is current, so a refreshed JWKS (a key withdrawn) is verified afresh.
-        self._verified: OrderedDict[str, tuple[KeySet, dict[str, Any]]] = OrderedDict()
+        # token -> what verifying it found. An entry counts only while the key set that verified it
+        # is current, so a refreshed JWKS (a key withdrawn) is verified afresh.
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def verify(self, token: str) -> TokenClaims:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("the bearer token is missing or too long")
-        header, unverified = _peek(token)
+        cached = self._verified.get(token)
+        header, unverified = (cached.header, cached.unverified) if cached is not None else _peek(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise Unauthenticated(f"token algorithm {str(alg)[:20]!r} is not accepted")
@@ -71,28 +72,39 @@ class TokenVerifier:
         else:
             keys, registry = self.own_keys, self.own_claims
         try:
-            claims = self._signed_claims(token, keys)
-            # Expiry, issuer and audience are checked on every use, cached signature or not.
-            registry.validate(claims)
+            if cached is not None and cached.keys is keys:
+                self._verified.move_to_end(token)
+            else:
+                claims = jwt.decode(token, keys, algorithms=self.algorithms).claims
+                cached = self._remember(token, _Verified(keys, header, unverified, claims))
+            # Expiry, issuer and audience are checked on every use, remembered signature or not.
+            registry.validate(cached.claims)
         except ExpiredTokenError:
             raise Unauthenticated("the token has expired") from None
         except JoseError as exc:
             raise Unauthenticated(f"the token is not valid: {exc.error}") from None
         except (ValueError, TypeError, KeyError):
             raise Unauthenticated("the token is not valid") from None
-        return _to_claims(claims)
+        if cached.result is None:
+            cached.result = _to_claims(cached.claims)
+        return cached.result
 
-    def _signed_claims(self, token: str, keys: KeySet) -> dict[str, Any]:
-        """The token's claims once its signature verifies against `keys` (remembered per key set)."""
-        cached = self._verified.get(token)
-        if cached is not None and cached[0] is keys:
-            self._verified.move_to_end(token)
-            return cached[1]
-        claims = jwt.decode(token, keys, algorithms=self.algorithms).claims
-        self._verified[token] = (keys, claims)
+    def _remember(self, token: str, verified: _Verified) -> _Verified:
+        self._verified[token] = verified
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
-        return claims
+        return verified
+
+
+@dataclass
+class _Verified:
+    """A token whose signature `keys` verified: its parts decoded once, its claims read once."""
+
+    keys: KeySet
+    header: dict[str, Any]
+    unverified: dict[str, Any]
+    claims: dict[str, Any]
+    result: TokenClaims | None = None
 
 
 def bearer_token(authorization: str | None) -> str:
