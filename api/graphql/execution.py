@@ -66,7 +66,7 @@ LEAF, OBJECT, LIST = 1, 2, 3
 class _Shape:
     """What completing a value of one output type takes: computed once per type and field."""
 
-    __slots__ = ("output", "kind", "non_null", "leaf", "object_type", "item", "unchanged", "names")
+    __slots__ = ("output", "kind", "non_null", "leaf", "object_type", "item", "unchanged", "names", "blind_check")
 
     def __init__(self, output: GraphQLOutputType, kind: int, non_null: bool, leaf: _Leaf | None = None,
                  object_type: GraphQLObjectType | None = None, item: _Shape | None = None) -> None:
@@ -79,6 +79,10 @@ class _Shape:
         # The Python type a built-in scalar returns as it is (its coercion is a type check).
         self.unchanged = _UNCHANGED.get(leaf) if leaf is not None else None
         self.names = _enum_names(leaf) if leaf is not None else None
+        # strawberry's own is_type_of (types with interfaces) ignores its info: no need to build one
+        check = object_type.is_type_of if object_type is not None else None
+        self.blind_check = check is not None and getattr(check, "__module__", "") == GraphQLCoreConverter.__module__ \
+            and check.__code__.co_varnames[1:2] == ("_info",)
 
 
 def _enum_names(leaf: _Leaf) -> dict[Any, str] | None:
@@ -305,7 +309,8 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         object_type = shape.object_type
         assert object_type is not None
         if object_type.is_type_of is not None:
-            if object_type.is_type_of(value, info or self._info(planned, parent_type, path)) is not True:
+            check_info = None if shape.blind_check else info or self._info(planned, parent_type, path)
+            if object_type.is_type_of(value, check_info) is not True:  # type: ignore[arg-type]
                 return _SLOW  # awaitable or false: graphql-core asks again and raises the right error
         grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, planned.details)
         if new_defer_usages:

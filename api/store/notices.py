@@ -119,12 +119,20 @@ RELATED = f"""
 """
 
 
+# Enum members by their stored value: a page turns ~200 column values into members, and a
+# dict lookup costs a tenth of the Enum call (the CHECK constraints keep the values valid).
+_STATUS = {m.value: m for m in NoticeStatus}
+_CATEGORY = {m.value: m for m in ContentCategory}
+_REFUSAL = {m.value: m for m in RefusalReason}
+_ACTOR_KIND = {m.value: m for m in OrganizationKind}
+
+
 def to_notice(row: asyncpg.Record) -> Notice:
     return Notice(
         id=row["id"],
         reference=row["reference"],
-        status=NoticeStatus(row["status"]),
-        category=ContentCategory(row["category"]),
+        status=_STATUS[row["status"]],
+        category=_CATEGORY[row["category"]],
         provider_id=row["provider_id"],
         reporter_id=row["reporter_id"],
         url_ciphertext=bytes(row["url_ciphertext"]),
@@ -133,7 +141,7 @@ def to_notice(row: asyncpg.Record) -> Notice:
         due_at=row["due_at"],
         acknowledged_at=row["acknowledged_at"],
         removed_at=row["removed_at"],
-        refusal_reason=RefusalReason(row["refusal_reason"]) if row["refusal_reason"] else None,
+        refusal_reason=_REFUSAL[row["refusal_reason"]] if row["refusal_reason"] else None,
         preservation_requested=row["preservation_requested"],
         version=row["version"],
     )
@@ -230,9 +238,9 @@ async def history(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[Hi
         grouped[r["notice_id"]].append(
             HistoryEntry(
                 at=r["at"],
-                from_status=NoticeStatus(r["from_status"]) if r["from_status"] else None,
-                to_status=NoticeStatus(r["to_status"]),
-                actor_kind=OrganizationKind(r["actor_kind"]),
+                from_status=_STATUS[r["from_status"]] if r["from_status"] else None,
+                to_status=_STATUS[r["to_status"]],
+                actor_kind=_ACTOR_KIND[r["actor_kind"]],
                 note=r["note"],
             )
         )
