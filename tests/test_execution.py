@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import warnings
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NewType
 
 import pytest
 import strawberry
 from strawberry.extensions import FieldExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.graphql.execution import ExecutionContext
@@ -254,3 +256,141 @@ def test_a_field_with_an_extension_runs_it_once_with_its_info() -> None:
     result = schema.execute_sync("{ words { text } }")
     assert result.errors is None and result.data == {"words": [{"text": "A"}, {"text": "B"}]}
     assert CALLS == ["called", "called"]
+
+
+# What the review of the fast path found, each compared with graphql-core, calls included.
+
+CHECKS: list[str] = []
+
+
+@strawberry.type
+class Pet:
+    name: str
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> Any:
+        CHECKS.append("sync")
+        return 1 if isinstance(obj, Pet) else 0  # truthy, not True
+
+
+@strawberry.type
+class LatePet:
+    name: str
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Any) -> Any:
+        async def check() -> bool:
+            CHECKS.append("awaited")
+            return isinstance(obj, LatePet)
+
+        CHECKS.append("asked")
+        return check()
+
+
+def odd_serialize(value: Any) -> Any:
+    CHECKS.append(f"serialize {value}")
+    if value == "raise":
+        raise ValueError("cannot serialize")
+    return None if value == "none" else value
+
+
+Odd = NewType("Odd", str)
+
+
+def review_config(**options: Any) -> StrawberryConfig:
+    odd = strawberry.scalar(name="Odd", serialize=odd_serialize, parse_value=str)
+    return StrawberryConfig(scalar_map={Odd: odd}, **options)
+
+
+@strawberry.type
+class Row:
+    label: str | None
+
+
+@strawberry.type
+class Thing:
+    name: str
+
+    @strawberry.field
+    def parent_named_info(self, info: strawberry.Parent[Thing]) -> str:  # type: ignore[valid-type]
+        return type(info).__name__  # strawberry hands this one the Info, not the parent
+
+
+@strawberry.type
+class ReviewQuery:
+    @strawberry.field
+    def pet(self) -> Pet:
+        return Pet(name="p")
+
+    @strawberry.field
+    def pets(self) -> list[Pet]:
+        return [Pet(name="a"), Pet(name="b")]
+
+    @strawberry.field
+    def late_pet(self) -> LatePet:
+        return LatePet(name="l")
+
+    @strawberry.field
+    def late_pets(self) -> list[LatePet]:
+        return [LatePet(name="a"), LatePet(name="b")]
+
+    @strawberry.field
+    def odd(self) -> Odd:
+        return "raise"
+
+    @strawberry.field
+    def odds(self) -> list[Odd | None]:
+        return ["fine", "none", "raise"]
+
+    @strawberry.field
+    def rows(self) -> list[Row]:
+        async def later() -> Row:
+            CHECKS.append("later ran")
+            return Row(label="late")
+
+        return [Row(label=None), later()]  # type: ignore[list-item]
+
+    @strawberry.field
+    def thing(self) -> Thing:
+        return Thing(name="t")
+
+
+def run_counted(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str,
+                config: StrawberryConfig | None = None) -> dict[str, Any]:
+    CHECKS.clear()
+    schema = strawberry.Schema(query=ReviewQuery, execution_context_class=execution_context, config=config or review_config())
+    result = asyncio.run(schema.execute(query))
+    return {
+        "data": result.data,
+        "errors": sorted((e.message, tuple(e.path or ()), str(e.locations)) for e in result.errors or []),
+        "calls": list(CHECKS),
+    }
+
+
+@pytest.mark.parametrize("query", [
+    "{ pet { name } }",  # is_type_of answers 1: asked once, as graphql-core asks
+    "{ pets { name } }",
+    "{ latePet { name } }",  # an awaitable is_type_of is awaited, once
+    "{ latePets { name } }",
+    "{ odd }",  # a scalar whose serialize raises: called once
+    "{ odds }",
+    "{ rows { label } }",  # a failing item: the rest of the list still runs, as graphql-core runs it
+    "{ thing { parentNamedInfo } }",  # strawberry's own way of passing a parameter named info
+])
+def test_fast_path_calls_what_graphql_core_calls(query: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # "coroutine ... was never awaited"
+        fast, core = run_counted(ExecutionContext, query), run_counted(StrawberryGraphQLCoreExecutionContext, query)
+    assert fast == core
+    assert fast["calls"] or "parentNamedInfo" in query
+
+
+def test_a_default_resolver_configured_by_a_later_schema_is_used() -> None:
+    """strawberry reads a field's default resolver on every call, and every schema build sets it."""
+    assert run_counted(ExecutionContext, "{ thing { name } }")["data"] == {"thing": {"name": "t"}}
+    upper = review_config(default_resolver=lambda source, name: str(getattr(source, name)).upper())
+    try:
+        assert run_counted(ExecutionContext, "{ thing { name } }", upper)["data"] == {"thing": {"name": "T"}}
+        assert run_counted(StrawberryGraphQLCoreExecutionContext, "{ thing { name } }", upper)["data"] == {"thing": {"name": "T"}}
+    finally:
+        strawberry.Schema(query=ReviewQuery, config=review_config())  # default resolver back to getattr

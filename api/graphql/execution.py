@@ -11,17 +11,17 @@ directly: resolve info only for fields that have a resolver, paths only where so
 need them.
 
 Anything unusual takes graphql-core's own path from the point it was found, with the value
-already resolved (a resolver is never called twice; only an `is_type_of` predicate may be asked
-again): a null, an error, an awaitable, an abstract or nested-list type, arguments, directives
-(`@defer`, `@stream`), middleware, a failed `is_type_of`. So errors, null propagation, paths and
-locations stay exactly as graphql-core makes them: the fast path only ever returns what the slow
-path would have (tests/test_execution.py runs the same queries through both).
+already resolved (a resolver, an `is_type_of` or a scalar's serialize is never called twice): a
+null, an error, an awaitable, an abstract or nested-list type, arguments, directives (`@defer`,
+`@stream`), middleware. So errors, null propagation, paths and locations stay exactly as
+graphql-core makes them: the fast path only ever returns what the slow path would have, having
+called what it would have called (tests/test_execution.py runs the same queries through both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from types import CoroutineType, GeneratorType
+from types import CoroutineType, GeneratorType, WrapperDescriptorType
 from typing import Any, Final
 
 from graphql import (
@@ -39,6 +39,7 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetails
+from graphql.execution.executor import Executor, collect_iterator_awaitables, invalid_return_type_error
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
@@ -121,12 +122,16 @@ _UNPLANNED = object()
 class _Definition:
     """How to resolve and complete one field definition, when it can take the fast path."""
 
-    __slots__ = ("resolve", "shape", "attribute")
+    __slots__ = ("resolve", "shape", "attribute", "strawberry")
 
-    def __init__(self, resolve: Callable[..., Any], shape: _Shape, attribute: str | None = None) -> None:
+    def __init__(self, resolve: Callable[..., Any], shape: _Shape, attribute: str | None = None,
+                 strawberry: StrawberryField | None = None) -> None:
         self.resolve = resolve
         self.shape = shape
-        self.attribute = attribute  # strawberry reads this attribute: no resolver, no resolve info
+        # strawberry reads this attribute with the field's default resolver (getattr unless configured;
+        # read on every call, as strawberry does: a later schema may configure another): no resolve info
+        self.attribute = attribute
+        self.strawberry = strawberry
 
 
 def _definition(field: GraphQLField) -> _Definition | None:
@@ -146,10 +151,10 @@ def _plan_definition(field: GraphQLField) -> _Definition | None:
     if not isinstance(definition, StrawberryField) or type(definition).get_result is not StrawberryField.get_result:
         return _Definition(field.resolve, shape)
     if getattr(field.resolve, "__name__", "") == "_get_basic_result" and definition.is_basic_field \
-            and definition.base_resolver is None and definition.default_resolver is getattr:
-        # strawberry's wrapper for a field without resolver, extensions or permissions reads the
-        # attribute with its default resolver, getattr, and ignores info
-        return _Definition(field.resolve, shape, definition.python_name)
+            and definition.base_resolver is None:
+        # strawberry's wrapper for a field without resolver, extensions or permissions: it reads the
+        # attribute with the default resolver and ignores info
+        return _Definition(field.resolve, shape, definition.python_name, definition)
     return _Definition(_direct_resolver(field, definition) or field.resolve, shape)
 
 
@@ -174,6 +179,8 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> Callab
     wants_self = resolver.self_parameter is not None
     source_names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None]
     info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
+    if {"info", "_source"} & set(source_names) or info_name == "_source":
+        return None  # strawberry's wrapper passes these names its own way (or fails): leave it to it
 
     def direct(source: Any, info: _Info) -> Any:
         kwargs = {name: source for name in source_names}
@@ -243,14 +250,16 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 elif definition.attribute is not None and definition.shape.kind == LEAF:
                     # The commonest field of all, inline: an attribute read and a coercion.
                     try:
-                        value = getattr(source_value, definition.attribute)
+                        value = definition.strawberry.default_resolver(source_value, definition.attribute)  # type: ignore[union-attr]
                     except Exception as raw_error:  # noqa: BLE001 - completed (and located) by graphql-core below
                         value, result = raw_error, _SLOW
                     else:
                         try:
                             result = _leaf(definition.shape, value, is_awaitable)
-                        except Exception:  # noqa: BLE001 - graphql-core coerces again and locates the error
-                            result = _SLOW
+                        except Exception as raw_error:  # noqa: BLE001 - as execute_field handles completion errors
+                            self.handle_field_error(raw_error, planned.field.type, planned.details,  # type: ignore[union-attr]
+                                                    Path(path, name, type_name))
+                            result = None
                     if result is _SLOW:
                         result = self._finish(planned, parent_type, Path(path, name, type_name), None, value)
                 else:
@@ -276,7 +285,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         info = None
         try:
             if definition.attribute is not None:
-                value = getattr(source, definition.attribute)
+                value = definition.strawberry.default_resolver(source, definition.attribute)  # type: ignore[union-attr]
             else:
                 info = self._info(planned, parent_type, path)
                 value = definition.resolve(source, info)
@@ -308,14 +317,31 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return _SLOW
         object_type = shape.object_type
         assert object_type is not None
-        if object_type.is_type_of is not None:
-            check_info = None if shape.blind_check else info or self._info(planned, parent_type, path)
-            if object_type.is_type_of(value, check_info) is not True:  # type: ignore[arg-type]
-                return _SLOW  # awaitable or false: graphql-core asks again and raises the right error
         grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, planned.details)
         if new_defer_usages:
             return _SLOW
-        return self._run(object_type, value, path, self._fields(object_type, grouped_field_set))
+        fields = self._fields(object_type, grouped_field_set)
+        if object_type.is_type_of is not None:
+            check_info = None if shape.blind_check else info or self._info(planned, parent_type, path)
+            return self._checked(object_type, object_type.is_type_of(value, check_info), value, path,  # type: ignore[arg-type]
+                                 planned.details, fields)
+        return self._run(object_type, value, path, fields)
+
+    def _checked(self, object_type: GraphQLObjectType, is_type_of: Any, value: Any, path: Path,
+                 details: list[FieldDetails], fields: list[_Field]) -> Any:
+        """`complete_object_value` once `is_type_of` has answered (awaitable or not)."""
+        if is_type_of is not True and _awaitable(self.is_awaitable, is_type_of):
+            return self._checked_later(object_type, is_type_of, value, path, details, fields)
+        if not is_type_of:
+            raise invalid_return_type_error(object_type, value, details)
+        return self._run(object_type, value, path, fields)
+
+    async def _checked_later(self, object_type: GraphQLObjectType, is_type_of: Awaitable[Any], value: Any, path: Path,
+                             details: list[FieldDetails], fields: list[_Field]) -> Any:
+        if not await self.with_abort_signal(is_type_of):
+            raise invalid_return_type_error(object_type, value, details)
+        result = self._run(object_type, value, path, fields)
+        return await result if self.is_awaitable(result) else result
 
     def _list(self, planned: _Field, shape: _Shape, parent_type: GraphQLObjectType, path: Path,
               info: _Info | None, value: Any) -> Any:
@@ -338,47 +364,56 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if new_defer_usages:
                 return _SLOW
             fields = self._fields(object_type, grouped_field_set)
+        check = object_type.is_type_of if object_type is not None else None
+        if check is not None and item.blind_check:
+            info = None
+        elif check is not None:
+            info = info or self._info(planned, parent_type, path)
+        details = planned.details
+        iterator = iter(value)
+        index = 0
         try:
-            for index, entry in enumerate(value):
+            for entry in iterator:
                 item_path = Path(path, index, None)
                 result: Any = _SLOW
                 if item.kind == LEAF:
                     try:
                         result = _leaf(item, entry, is_awaitable)
-                    except Exception:  # noqa: BLE001 - graphql-core's completion raises and locates it
-                        result = _SLOW
+                    except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
+                        self.handle_field_error(raw_error, item_type, details, item_path)
+                        result = None
                 elif entry is not None and not isinstance(entry, Exception) and not _awaitable(is_awaitable, entry):
                     assert object_type is not None
-                    type_ok = True
-                    if object_type.is_type_of is not None:
-                        info = info or self._info(planned, parent_type, path)
-                        try:
-                            type_ok = object_type.is_type_of(entry, info) is True
-                        except Exception:  # noqa: BLE001 - graphql-core asks again and handles it for the item
-                            type_ok = False
-                    if type_ok:
-                        try:
+                    try:
+                        if check is None:
                             result = self._run(object_type, entry, item_path, fields)
-                        except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
-                            self.handle_field_error(raw_error, item_type, planned.details, item_path)
-                            result = None
-                        if type(result) is not dict and _awaitable(is_awaitable, result):
-                            completed.append(self._guarded(result, item_type, planned.details, item_path))
-                            awaitable_indices.append(index)
-                            continue
-                if result is not _SLOW:
+                        else:
+                            result = self._checked(object_type, check(entry, info), entry, item_path, details, fields)  # type: ignore[arg-type]
+                    except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
+                        self.handle_field_error(raw_error, item_type, details, item_path)
+                        result = None
+                    if type(result) is not dict and _awaitable(is_awaitable, result):
+                        completed.append(self._guarded(result, item_type, details, item_path))
+                        awaitable_indices.append(index)
+                        index += 1
+                        continue
+                if result is _SLOW:
+                    info = info or self._info(planned, parent_type, path)
+                    if is_awaitable(entry):
+                        completed.append(self.complete_awaitable_list_item_value(entry, item_type, details, info,
+                                                                                 item_path, None))
+                        awaitable_indices.append(index)
+                    elif self.complete_list_item_value(entry, completed, item_type, details, info, item_path, None):
+                        awaitable_indices.append(index)
+                else:
                     completed.append(result)
-                    continue
-                info = info or self._info(planned, parent_type, path)
-                if is_awaitable(entry):
-                    completed.append(self.complete_awaitable_list_item_value(entry, item_type, planned.details, info,
-                                                                             item_path, None))
-                    awaitable_indices.append(index)
-                elif self.complete_list_item_value(entry, completed, item_type, planned.details, info, item_path, None):
-                    awaitable_indices.append(index)
+                index += 1
         except Exception:
-            if awaitable_indices:
-                self.settle_in_background([completed[i] for i in awaitable_indices])
+            # As graphql-core does: settle what was started, and what the rest of the list holds.
+            pending = [completed[i] for i in awaitable_indices]
+            pending.extend(collect_iterator_awaitables(iterator, is_awaitable))
+            if pending:
+                self.settle_in_background(pending)
             raise
         if not awaitable_indices:
             return completed
@@ -420,26 +455,41 @@ def _awaitable(is_awaitable: Callable[[Any], bool], value: Any) -> bool:
         return False
     if is_awaitable(value):
         return True
-    if not (issubclass(kind, CoroutineType | GeneratorType) or hasattr(kind, "__await__")) and len(_SETTLED) < _MAX_SETTLED:
+    if not (issubclass(kind, CoroutineType | GeneratorType) or hasattr(kind, "__await__")) and _ordinary_lookup(kind) \
+            and len(_SETTLED) < _MAX_SETTLED:
         _SETTLED.add(kind)
     return False
 
 
+def _ordinary_lookup(kind: type) -> bool:
+    """Instances of `kind` look attributes up the ordinary way: no Python-level __getattr__ or
+    __getattribute__, which could make one instance look awaitable and the next not."""
+    for cls in kind.__mro__:
+        attributes = vars(cls)
+        if "__getattr__" in attributes:
+            return False
+        lookup = attributes.get("__getattribute__")
+        if lookup is not None and not isinstance(lookup, WrapperDescriptorType):
+            return False
+    return True
+
+
 def _leaf(shape: _Shape, value: Any, is_awaitable: Callable[[Any], bool]) -> Any:
-    """The coerced value of a plain leaf, or _SLOW for anything graphql-core must judge."""
+    """The coerced value of a plain leaf (raising as graphql-core's `complete_leaf_value` does), or
+    _SLOW for a null, an error or an awaitable, which graphql-core must judge."""
     kind = type(value)
     if kind is shape.unchanged:
         return value
-    if shape.names is not None and kind is shape.leaf.wrapped_cls:  # type: ignore[union-attr]
-        return shape.names[value]
+    names = shape.names
+    if names is not None and kind is shape.leaf.wrapped_cls:  # type: ignore[union-attr]
+        name = names.get(value)
+        if name is not None:
+            return name
     if value is None or value is Undefined:
         return _SLOW if shape.non_null else None
     if isinstance(value, Exception) or _awaitable(is_awaitable, value):
         return _SLOW
-    coerced = shape.leaf.coerce_output_value(value)  # type: ignore[union-attr]
-    if coerced is None or coerced is Undefined:
-        return _SLOW
-    return coerced
+    return Executor.complete_leaf_value(shape.leaf, value)  # type: ignore[arg-type]
 
 
 async def _gather_fields(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
