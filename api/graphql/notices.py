@@ -205,6 +205,7 @@ class ContentHashInput:
     value: str
 
 
+@fast_input
 @strawberry.input
 class NoticeFilter:
     statuses: list[NoticeStatus] | None = None
