@@ -27,7 +27,7 @@ from .protect import UrlProtector, load_url_protector
 from .ratelimit import RateLimiter
 from .services.events import NoticeSnapshots
 from .services.notices import NoticeCommands, utcnow
-from .services.organizations import OrganizationKinds
+from .services.organizations import KnownOrganizations
 from .settings import Settings
 from .store.pool import QueryObserver, create_pool
 
@@ -46,7 +46,7 @@ class Resources:
     clock: Callable[[], datetime] = utcnow
     pool: asyncpg.Pool | None = None
     query_observer: QueryObserver | None = None
-    kinds: OrganizationKinds = field(default_factory=OrganizationKinds)
+    organizations: KnownOrganizations = field(default_factory=KnownOrganizations)
     _notices: NoticeCommands | None = field(default=None, repr=False)
     nats: NATS | None = None
     _nats_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -82,7 +82,7 @@ class Resources:
                 for name, hours in self.settings.deadline_hours
                 if name in ContentCategory.__members__
             }
-            self._notices = NoticeCommands(self.db, self.protector, deadlines=deadlines, clock=self.clock, kinds=self.kinds)
+            self._notices = NoticeCommands(self.db, self.protector, deadlines=deadlines, clock=self.clock, organizations=self.organizations)
         return self._notices
 
     @property

@@ -241,22 +241,22 @@ async def test_an_organizations_kind_is_read_once_per_process_but_a_clients_revo
     from datetime import UTC, datetime, timedelta
 
     from api.auth.tokens import TokenClaims
-    from api.services.organizations import OrganizationKinds
+    from api.services.organizations import KnownOrganizations
     from api.services.viewers import viewer_for
     from api.store.pool import create_pool
 
     org = await make.organization(K.POLICE)
-    kinds = OrganizationKinds()
+    known = KnownOrganizations()
     later = datetime.now(UTC) + timedelta(hours=1)
     user = TokenClaims(subject="officer", organization_id=org.id, roles=frozenset({Role.MEMBER}), client_id=None,
                        expires_at=later)
     pool = await create_pool(settings)
-    assert (await viewer_for(pool, user, kinds)).organization_kind is K.POLICE
-    assert kinds.get(org.id) is K.POLICE
+    assert (await viewer_for(pool, user, known)).organization_kind is K.POLICE
+    assert known.kind(org.id) is K.POLICE
     await pool.close()
     # Without a database: the user's viewer comes from memory, a client's cannot.
-    assert (await viewer_for(pool, user, kinds)).organization_kind is K.POLICE
+    assert (await viewer_for(pool, user, known)).organization_kind is K.POLICE
     client = TokenClaims(subject="client:tdc_x", organization_id=org.id, roles=frozenset({Role.MEMBER}),
                          client_id="tdc_x", expires_at=later)
     with pytest.raises(Exception, match="closed|closing"):
-        await viewer_for(pool, client, kinds)
+        await viewer_for(pool, client, known)

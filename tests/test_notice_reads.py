@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from api.domain.ids import to_global_id
-from api.domain.notices import ContentCategory
+from api.domain.notices import ContentCategory, HistoryEntry, NoticeStatus
 from api.domain.organizations import Organization, Role, Viewer
 from api.domain.organizations import OrganizationKind as K
 from api.protect import load_url_protector
@@ -192,3 +192,46 @@ async def test_the_total_is_counted_only_when_asked_for(make: Factory, settings:
     counted = await count_queries(settings, hotline, with_total, {"f": f})
     skipped = await count_queries(settings, hotline, without, {"f": f})
     assert skipped == counted - 1, "no count(*) when totalCount is not selected"
+
+
+async def test_a_page_with_providers_and_history_is_one_statement_once_its_organizations_are_known(
+    make: Factory, settings: Settings
+) -> None:
+    """The history comes with the page (one query), providers from what the process has read of
+    organizations (they never change), the viewer's organization likewise: the second identical
+    request is a single statement."""
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    company = await make.member(K.COMPANY, Role.ANALYST)
+    for _ in range(3):
+        notice = await report(hotline, company.organization)
+        await act(company, "acknowledge", notice["id"])
+    document = """query($f: NoticeFilter) { notices(filter: $f, first: 50) { edges { node {
+        id provider { name } history { toStatus at actorKind } } } } }"""
+    assert await count_queries(settings, hotline, document, {"f": {"providerIds": [company.org_id]}}) == 1
+
+
+async def test_history_read_with_the_page_equals_the_history_read_alone(scene: dict[str, Any], pool: asyncpg.Pool) -> None:
+    """Entries in order, notes included, for a filter the index does not order (statuses and
+    categories) and for a page after a cursor."""
+    from api.domain.access import notice_scope
+    from api.store import notices as store
+
+    hotline: Member = scene["hotline"]
+    company: Member = scene["company"]
+    await act(company, "acknowledge", scene["open"], note="looking at it")
+    now = datetime.now(UTC)
+    scope = notice_scope(viewer_of(hotline))
+    mine = (scene["provider"].id,)
+    filters = [store.NoticeFilter(provider_ids=mine),
+               store.NoticeFilter(provider_ids=mine, statuses=tuple(NoticeStatus), categories=tuple(ContentCategory))]
+    seen: list[list[HistoryEntry]] = []
+    async with pool.acquire() as conn:
+        for query in filters:
+            for after in (None, (await store.page(conn, scope, query, now=now, after=None, limit=1))[0].id):
+                paired = await store.page_with_history(conn, scope, query, now=now, after=after, limit=3)
+                plain = await store.page(conn, scope, query, now=now, after=after, limit=3)
+                assert [n for n, _ in paired] == plain and plain
+                assert [h for _, h in paired] == await store.history(conn, [n.id for n in plain])
+                seen += [h for _, h in paired]
+    assert {len(h) for h in seen} == {1, 2}, "notices with one and with several transitions"
+    assert "looking at it" in {e.note for h in seen for e in h}

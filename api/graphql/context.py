@@ -19,7 +19,7 @@ from ..domain.notices import ContentHash, HistoryEntry, Notice
 from ..domain.organizations import Organization, Viewer
 from ..resources import Resources
 from ..services.notice_reads import read_urls
-from ..store import notices, organizations
+from ..store import notices
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class Loaders:
         self.pool = resources.db
         self.protector = resources.protector
         self.viewer = viewer
-        self.organization = DataLoader[UUID, Organization | None](self._batch(organizations.by_ids))
+        self.organization = DataLoader[UUID, Organization | None](self._batch(resources.organizations.by_ids))
         self.notice = DataLoader[UUID, Notice | None](self._batch(notices.by_ids))
         self.history = DataLoader[UUID, list[HistoryEntry]](self._batch(notices.history))
         self.hashes = DataLoader[UUID, list[ContentHash]](self._batch(notices.hashes))

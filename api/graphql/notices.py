@@ -325,6 +325,7 @@ class NoticeQuery:
             count_total="totalCount" in _selected_names(info.selected_fields, depth=2),
             with_organizations=bool(wanted & {"provider", "reporter"}),
             with_history="history" in wanted,
+            known=info.context.resources.organizations,
         )
         history = page.history or {}
         nodes = [NoticeType.of(v, page.organizations, history.get(v.notice.id)) for v in page.items]

@@ -72,7 +72,7 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         header = params.get("Authorization") or params.get("authorization")
         try:
-            context.viewer = await authenticate(self.resources.db, self.resources.verifier, header, self.resources.kinds)
+            context.viewer = await authenticate(self.resources.db, self.resources.verifier, header, self.resources.organizations)
         except DomainError as error:
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None
         except UNAVAILABLE_ERRORS:
@@ -97,7 +97,7 @@ class GraphQLEndpoint:
             return
         try:
             viewer = await authenticate(
-                self.resources.db, self.resources.verifier, request.headers.get("authorization"), self.resources.kinds
+                self.resources.db, self.resources.verifier, request.headers.get("authorization"), self.resources.organizations
             )
             self.resources.rate_limiter.check(f"{viewer.organization_id}:{viewer.subject}")
         except DomainError as error:

@@ -18,6 +18,7 @@ from ..domain.organizations import Organization, Viewer
 from ..protect import UrlProtector
 from ..store import audit, organizations
 from ..store import notices as store
+from .organizations import KnownOrganizations
 
 MAX_PAGE = 500
 
@@ -60,12 +61,14 @@ async def list_notices(
     count_total: bool = True,
     with_organizations: bool = False,
     with_history: bool = False,
+    known: KnownOrganizations | None = None,
 ) -> NoticePage:
     """A page of visible notices; the total is counted only when asked for (a count scans every match).
 
-    The page's providers and reporters, and its history, are read on the same connection
-    when asked for: one acquire and a fixed number of queries per page, with no per-notice
-    awaits afterwards (those cost more than the queries on a 50-notice page).
+    The page's history comes with it when asked for (one query), and its providers and reporters
+    from what this process knows of organizations (`known`; a query for those it has not seen):
+    one acquire and usually one round trip per page, with no per-notice awaits afterwards (those
+    cost more than the queries on a 50-notice page).
     """
     if not 1 <= first <= MAX_PAGE:
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}, got {first}")
@@ -73,15 +76,18 @@ async def list_notices(
     orgs: dict[UUID, Organization] | None = None
     history: dict[UUID, list[HistoryEntry]] | None = None
     async with pool.acquire() as conn:
-        rows = await store.page(conn, scope, query, now=now, after=after, limit=first + 1)
+        if with_history:
+            pairs = await store.page_with_history(conn, scope, query, now=now, after=after, limit=first + 1)
+            rows = [notice for notice, _ in pairs]
+            history = {notice.id: entries for notice, entries in pairs}
+        else:
+            rows = await store.page(conn, scope, query, now=now, after=after, limit=first + 1)
         total = await store.count(conn, scope, query, now=now) if count_total else 0
         items = [v for n in rows[:first] if (v := visible(viewer, n)) is not None]
         if with_organizations and items:
             ids = list({v.notice.provider_id for v in items} | {v.notice.reporter_id for v in items})
-            orgs = {o.id: o for o in await organizations.by_ids(conn, ids) if o is not None}
-        if with_history and items:
-            ids = [v.notice.id for v in items]
-            history = dict(zip(ids, await store.history(conn, ids), strict=True))
+            found = await (known.by_ids(conn, ids) if known is not None else organizations.by_ids(conn, ids))
+            orgs = {o.id: o for o in found if o is not None}
     return NoticePage(items, len(rows) > first, total, orgs, history)
 
 

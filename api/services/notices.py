@@ -41,9 +41,8 @@ from ..protect import UrlProtector
 from ..store import audit, events
 from ..store import deadlines as deadlines_store
 from ..store import notices as store
-from ..store import organizations as organizations_store
 from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
-from .organizations import OrganizationKinds
+from .organizations import KnownOrganizations
 
 MAX_BATCH = 1000
 
@@ -127,13 +126,13 @@ class NoticeCommands:
         *,
         deadlines: dict[ContentCategory, timedelta] | None = None,
         clock: Callable[[], datetime] = utcnow,
-        kinds: OrganizationKinds | None = None,
+        organizations: KnownOrganizations | None = None,
     ) -> None:
         self.pool = pool
         self.protector = protector
         self.deadlines = deadlines or {}
         self.clock = clock
-        self.kinds = kinds or OrganizationKinds()  # for the provider check every report makes
+        self.organizations = organizations or KnownOrganizations()  # for the provider check of every report
 
     # ----------------------------------------------------------- report
 
@@ -239,16 +238,15 @@ class NoticeCommands:
         )
 
     async def _check_providers(self, conn: asyncpg.Connection, cleaned: Sequence[_Clean], single: bool) -> None:
-        unknown = sorted(self.kinds.unknown({c.provider_id for c in cleaned}))
-        fetched = {o.id: o.kind for o in await organizations_store.by_ids(conn, unknown) if o is not None} if unknown else {}
-        self.kinds.remember(fetched)
+        ids = sorted({c.provider_id for c in cleaned})
+        providers = {i: o for i, o in zip(ids, await self.organizations.by_ids(conn, ids), strict=True) if o is not None}
         for c in cleaned:
             where = "" if single else f"inputs[{c.index}]."
-            kind = self.kinds.get(c.provider_id) or fetched.get(c.provider_id)
-            if kind is None:
+            provider = providers.get(c.provider_id)
+            if provider is None:
                 raise NotFound(f"{where}providerId: no organization with that id")
-            if kind is not OrganizationKind.COMPANY:
-                raise BadUserInput(f"{where}providerId: the provider must be a COMPANY, not {kind.value}")
+            if provider.kind is not OrganizationKind.COMPANY:
+                raise BadUserInput(f"{where}providerId: the provider must be a COMPANY, not {provider.kind.value}")
 
     # ----------------------------------------------------------- act
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from uuid import UUID
 
 import asyncpg
@@ -15,27 +15,36 @@ from ..store import audit
 from ..store import organizations as store
 
 COMMAND_LINE_SUBJECT = "takedown-cli"
-KIND_CACHE_SIZE = 100_000  # organizations; far more than a country has
+KNOWN_LIMIT = 100_000  # organizations; far more than a country has
 
 
-class OrganizationKinds:
-    """Organization kinds seen by this process. An organization's kind never changes and no
-    organization is deleted (nothing updates or deletes that table), so one read per organization
-    per process is enough: authentication and reporting each make one round trip fewer."""
+class KnownOrganizations:
+    """What this process has read of organizations. Nothing updates or deletes an organization (no
+    statement does), so each is read once per process: authentication, the provider check of a
+    report and the providers of a page of notices each make one round trip fewer."""
 
-    def __init__(self, limit: int = KIND_CACHE_SIZE) -> None:
-        self._known: dict[UUID, OrganizationKind] = {}
+    def __init__(self, limit: int = KNOWN_LIMIT) -> None:
+        self._kinds: dict[UUID, OrganizationKind] = {}
+        self._records: dict[UUID, Organization] = {}
         self._limit = limit
 
-    def get(self, organization_id: UUID) -> OrganizationKind | None:
-        return self._known.get(organization_id)
+    def kind(self, organization_id: UUID) -> OrganizationKind | None:
+        return self._kinds.get(organization_id)
 
-    def unknown(self, organization_ids: set[UUID]) -> set[UUID]:
-        return organization_ids - self._known.keys()
+    def remember_kind(self, organization_id: UUID, kind: OrganizationKind) -> None:
+        if len(self._kinds) < self._limit:
+            self._kinds[organization_id] = kind
 
-    def remember(self, kinds: Mapping[UUID, OrganizationKind]) -> None:
-        if len(self._known) + len(kinds) <= self._limit:
-            self._known.update(kinds)
+    async def by_ids(self, conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[Organization | None]:
+        """In key order, None where missing (the shape of store.by_ids); only the unknown are read."""
+        records = self._records
+        unknown = sorted({i for i in ids if i not in records})
+        fetched = {o.id: o for o in await store.by_ids(conn, unknown) if o is not None} if unknown else {}
+        if len(records) + len(fetched) <= self._limit:
+            records.update(fetched)
+            for organization in fetched.values():
+                self.remember_kind(organization.id, organization.kind)
+        return [records.get(i) or fetched.get(i) for i in ids]
 
 
 async def create_organization(

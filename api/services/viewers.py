@@ -10,13 +10,13 @@ from ..auth.tokens import TokenClaims, TokenVerifier, bearer_token
 from ..domain.errors import Unauthenticated
 from ..domain.organizations import Viewer
 from ..store import viewers as store
-from .organizations import OrganizationKinds
+from .organizations import KnownOrganizations
 
 
-async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims, kinds: OrganizationKinds | None = None) -> Viewer:
+async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims, known: KnownOrganizations | None = None) -> Viewer:
     """The organization's kind comes from the database (or what this process read of it), never from
     the token; an API client's revocation is looked up on every use, so it is refused at once."""
-    kind = kinds.get(claims.organization_id) if kinds is not None and claims.client_id is None else None
+    kind = known.kind(claims.organization_id) if known is not None and claims.client_id is None else None
     if kind is None:
         async with pool.acquire() as conn:
             facts = await store.facts(conn, claims.organization_id, claims.client_id)
@@ -27,8 +27,8 @@ async def viewer_for(pool: asyncpg.Pool, claims: TokenClaims, kinds: Organizatio
         ):
             raise Unauthenticated("the token's API client is revoked or unknown")
         kind = facts.kind
-        if kinds is not None:
-            kinds.remember({claims.organization_id: kind})
+        if known is not None:
+            known.remember_kind(claims.organization_id, kind)
     return Viewer(
         subject=claims.subject,
         organization_id=claims.organization_id,
@@ -64,8 +64,8 @@ async def still_valid(pool: asyncpg.Pool, viewer: Viewer, *, now: datetime, leew
 
 
 async def authenticate(
-    pool: asyncpg.Pool, verifier: TokenVerifier, authorization: str | None, kinds: OrganizationKinds | None = None
+    pool: asyncpg.Pool, verifier: TokenVerifier, authorization: str | None, known: KnownOrganizations | None = None
 ) -> Viewer:
     """An Authorization header value to a viewer, or UNAUTHENTICATED saying what is wrong."""
     claims = await verifier.verify(bearer_token(authorization))
-    return await viewer_for(pool, claims, kinds)
+    return await viewer_for(pool, claims, known)

@@ -235,16 +235,18 @@ async def by_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[Notice |
 async def history(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[HistoryEntry]]:
     grouped: dict[UUID, list[HistoryEntry]] = {i: [] for i in ids}
     for r in await conn.fetch(HISTORY, list(ids)):
-        grouped[r["notice_id"]].append(
-            HistoryEntry(
-                at=r["at"],
-                from_status=_STATUS[r["from_status"]] if r["from_status"] else None,
-                to_status=_STATUS[r["to_status"]],
-                actor_kind=_ACTOR_KIND[r["actor_kind"]],
-                note=r["note"],
-            )
-        )
+        grouped[r["notice_id"]].append(_history_entry(r["at"], r["from_status"], r["to_status"], r["actor_kind"], r["note"]))
     return [grouped[i] for i in ids]
+
+
+def _history_entry(at: datetime, from_status: str | None, to_status: str, actor_kind: str, note: str | None) -> HistoryEntry:
+    return HistoryEntry(
+        at=at,
+        from_status=_STATUS[from_status] if from_status else None,
+        to_status=_STATUS[to_status],
+        actor_kind=_ACTOR_KIND[actor_kind],
+        note=note,
+    )
 
 
 async def hashes(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[ContentHash]]:
@@ -354,12 +356,38 @@ async def page(
     limit: int,
 ) -> list[Notice]:
     """Newest first by id (UUIDv7, time-ordered): a cursor is the last id seen, stable under inserts."""
+    sql, args = _page_sql(scope, query, now=now, after=after, limit=limit)
+    return [to_notice(r) for r in await conn.fetch(sql, *args)]
+
+
+async def page_with_history(
+    conn: asyncpg.Connection,
+    scope: NoticeScope,
+    query: NoticeFilter,
+    *,
+    now: datetime,
+    after: UUID | None,
+    limit: int,
+) -> list[tuple[Notice, list[HistoryEntry]]]:
+    """`page`, each notice with its history, in one round trip: the history is aggregated per notice
+    of the page (after the limit, so a filter matching many notices aggregates only the page's)."""
+    sql, args = _page_sql(scope, query, now=now, after=after, limit=limit)
+    rows = await conn.fetch(
+        f"""SELECT p.*, (SELECT coalesce(array_agg(ROW(h.at, h.from_status, h.to_status, h.actor_kind, h.note)
+                                                   ORDER BY h.position), '{{}}')
+                         FROM notice_history h WHERE h.notice_id = p.id) AS history
+            FROM ({sql}) p ORDER BY p.id DESC""",
+        *args,
+    )
+    return [(to_notice(r), [_history_entry(*h) for h in r["history"]]) for r in rows]
+
+
+def _page_sql(scope: NoticeScope, query: NoticeFilter, *, now: datetime, after: UUID | None, limit: int) -> tuple[str, list[Any]]:
     where = _filter_where(scope, query, now)
     if after is not None:
         where.add("n.id < {0}", after)
     where.args.append(limit)
-    sql = f"SELECT {COLUMNS} FROM notices n WHERE {where.sql()} ORDER BY n.id DESC LIMIT ${len(where.args)}"
-    return [to_notice(r) for r in await conn.fetch(sql, *where.args)]
+    return f"SELECT {COLUMNS} FROM notices n WHERE {where.sql()} ORDER BY n.id DESC LIMIT ${len(where.args)}", where.args
 
 
 async def count(conn: asyncpg.Connection, scope: NoticeScope, query: NoticeFilter, *, now: datetime) -> int:
