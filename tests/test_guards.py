@@ -42,6 +42,9 @@ async def test_cost_limit_uses_page_sizes_and_variables(settings: Settings, make
         large = await post(http, admin.token, query, {"n": 100})
         assert error_codes(large.json()) == ["QUERY_TOO_COMPLEX"]
         assert "at most 60" in large.json()["errors"][0]["message"]
+        # Measures are remembered per document and variables: each answer stays its own.
+        assert "errors" not in (await post(http, admin.token, query, {"n": 10})).json()
+        assert error_codes((await post(http, admin.token, query, {"n": 100})).json()) == ["QUERY_TOO_COMPLEX"]
         by_default = await post(http, admin.token, "{ auditLog { edges { node { action } } } }")
         assert error_codes(by_default.json()) == ["QUERY_TOO_COMPLEX"], "the default page of 100 counts too"
 

@@ -13,6 +13,7 @@ code; this rule does both in one walk and reports the code clients expect.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -135,18 +136,44 @@ class _Walker:
         return None
 
 
+class Measures:
+    """Measures remembered by document, operation and the integer variables a `first` may read (the
+    only variables a measure depends on). ParserCache hands back the same document object for the
+    same query text, so a client repeating a query is measured once."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, str | None, tuple[tuple[str, int], ...]], tuple[DocumentNode, Measure]] = OrderedDict()
+
+    def of(
+        self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+    ) -> Measure:
+        integers = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int)))
+        key = (id(document), operation_name, integers)
+        found = self._entries.get(key)
+        if found is not None and found[0] is document:  # the document is kept alive with it: its id is not reused
+            self._entries.move_to_end(key)
+            return found[1]
+        result = measure(schema, document, operation_name, variables)
+        self._entries[key] = (document, result)
+        if len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return result
+
+
 class QueryLimits(SchemaExtension):
     """Runs the measure where the parsed document and the variables are both known."""
 
-    def __init__(self, *, max_depth: int, max_cost: int) -> None:
+    def __init__(self, *, max_depth: int, max_cost: int, measures: Measures | None = None) -> None:
         self.max_depth = max_depth
         self.max_cost = max_cost
+        self.measures = measures or Measures()
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and not context.pre_execution_errors:
-            found = measure(context.schema._schema, document, context.operation_name, context.variables)
+            found = self.measures.of(context.schema._schema, document, context.operation_name, context.variables)
             problem = None
             if found.depth > self.max_depth:
                 problem = f"the query is {found.depth} levels deep; at most {self.max_depth} are allowed"

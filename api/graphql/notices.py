@@ -28,7 +28,6 @@ from ..domain.notices import (
     VerificationOutcome,
     clean_hashes,
 )
-from ..domain.organizations import Organization as OrganizationRecord
 from ..domain.organizations import OrganizationKind, Viewer
 from ..services.notice_reads import Visible, list_notices, url_filter, visible
 from ..services.notices import Reported, ReportInput
@@ -66,7 +65,7 @@ class NoticeType(Node):
     seen: strawberry.Private[Visible]
     # Read with a page (list_notices), so these fields resolve without an await per
     # notice (graphql-core's per-awaitable cost dominated a 50-notice page).
-    prefetched_orgs: strawberry.Private[dict[UUID, OrganizationRecord] | None] = None
+    prefetched_orgs: strawberry.Private[dict[UUID, OrganizationType] | None] = None
     prefetched_history: strawberry.Private[list[HistoryEntry] | None] = None
     reference: str
     status: NoticeStatus
@@ -82,7 +81,7 @@ class NoticeType(Node):
 
     @classmethod
     def of(
-        cls, seen: Visible, orgs: dict[UUID, OrganizationRecord] | None = None, history: list[HistoryEntry] | None = None
+        cls, seen: Visible, orgs: dict[UUID, OrganizationType] | None = None, history: list[HistoryEntry] | None = None
     ) -> NoticeType:
         n = seen.notice
         return cls(
@@ -116,7 +115,7 @@ class NoticeType(Node):
     def _organization(self, info: Info, organization_id: UUID) -> OrganizationType | Awaitable[OrganizationType]:
         """A plain value when prefetched; otherwise an awaitable, which graphql-core awaits."""
         if self.prefetched_orgs is not None and organization_id in self.prefetched_orgs:
-            return OrganizationType.from_record(self.prefetched_orgs[organization_id])
+            return self.prefetched_orgs[organization_id]
         return load_organization(info, organization_id)
 
     @strawberry.field(description="Null below the FULL tier. Every read is written to the audit log.")
@@ -328,7 +327,8 @@ class NoticeQuery:
             known=info.context.resources.organizations,
         )
         history = page.history or {}
-        nodes = [NoticeType.of(v, page.organizations, history.get(v.notice.id)) for v in page.items]
+        orgs = {i: OrganizationType.from_record(o) for i, o in page.organizations.items()} if page.organizations else None
+        nodes = [NoticeType.of(v, orgs, history.get(v.notice.id)) for v in page.items]
         edges = [NoticeEdge(cursor=_cursor(n.seen.notice.id), node=n) for n in nodes]
         return NoticeConnection(
             edges=edges,

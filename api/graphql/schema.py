@@ -20,7 +20,7 @@ from .conferences import AgreementType, CommitmentType, ConferenceMutation, Conf
 from .enforcement import EnforcementCaseType, EnforcementMutation, EnforcementQuery
 from .events import EventNode, EventQuery, EventSubscription
 from .execution import ExecutionContext
-from .limits import QueryLimits
+from .limits import Measures, QueryLimits
 from .node import NodeQuery
 from .notices import NoticeMutation, NoticeQuery, NoticeType
 from .outcome import Outcome
@@ -65,11 +65,12 @@ def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
+    measures = Measures()
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         Outcome,
         _per_request(ParserCache(maxsize=1000)),
         _per_request(ValidationCache(maxsize=1000)),
-        lambda: QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost),
+        lambda: QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=measures),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
