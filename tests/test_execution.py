@@ -5,6 +5,7 @@ for leaves, objects and lists held by attributes or returned by resolvers, sync 
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -394,3 +395,25 @@ def test_a_default_resolver_configured_by_a_later_schema_is_used() -> None:
         assert run_counted(StrawberryGraphQLCoreExecutionContext, "{ thing { name } }", upper)["data"] == {"thing": {"name": "T"}}
     finally:
         strawberry.Schema(query=ReviewQuery, config=review_config())  # default resolver back to getattr
+
+
+def test_what_is_kept_across_requests_never_depends_on_the_request() -> None:
+    """With the parser cache a repeated query has the same field nodes, and plans are kept across
+    requests; a selection whose fields depend on variables (@skip, @include) is planned each time."""
+    from strawberry.extensions import ParserCache
+
+    parser = ParserCache()
+    schema = strawberry.Schema(query=Query, execution_context_class=ExecutionContext, extensions=[lambda: copy.copy(parser)])
+    core = strawberry.Schema(query=Query, execution_context_class=StrawberryGraphQLCoreExecutionContext)
+    queries = [
+        "query($s: Boolean!) { boxes { owner { name @skip(if: $s) since } owners { ...O } } } "
+        "fragment O on Owner { badge @include(if: $s) }",
+        "query($s: Boolean!) { boxes { label owner { name since } } }",
+    ]
+    for query in queries:
+        for skip in (True, False, True):
+            fast = asyncio.run(schema.execute(query, variable_values={"s": skip}))
+            slow = asyncio.run(core.execute(query, variable_values={"s": skip}))
+            assert fast.data == slow.data and str(fast.errors) == str(slow.errors)
+    assert asyncio.run(schema.execute(queries[0], variable_values={"s": True})).data["boxes"][0]["owner"] == {"since": 1}
+    assert schema._schema.__dict__.get("_takedown_shared_subfields"), "the second query's plans were kept"

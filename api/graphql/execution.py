@@ -25,6 +25,7 @@ from types import CoroutineType, GeneratorType, WrapperDescriptorType
 from typing import Any, Final
 
 from graphql import (
+    FragmentSpreadNode,
     GraphQLBoolean,
     GraphQLEnumType,
     GraphQLField,
@@ -36,6 +37,7 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLScalarType,
     GraphQLString,
+    InlineFragmentNode,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetails
@@ -191,10 +193,38 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> Callab
     return direct
 
 
+_SHARED = "_takedown_shared_subfields"
+_MAX_SHARED: Final = 10_000
+
+
+def _request_independent(details: list[FieldDetails], fragments: dict[str, Any]) -> bool:
+    """Whether collecting these fields' subfields gives the same result for every request: no
+    @defer above them, no fragment arguments, and no directive (@skip, @include, @defer) in their
+    selection sets, the fragments those spread included."""
+    if any(d.defer_usage is not None or d.fragment_variable_values is not None for d in details):
+        return False
+    pending = [d.node.selection_set for d in details]
+    seen: set[str] = set()
+    while pending:
+        selection_set = pending.pop()
+        for selection in selection_set.selections if selection_set is not None else ():
+            if selection.directives:
+                return False
+            if isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                seen.add(selection.name.value)
+                fragment = fragments.get(selection.name.value)
+                if fragment is None or fragment.directives:
+                    return False
+                pending.append(fragment.selection_set)
+    return True
+
+
 class _Field:
     """One response key of a selection set, with what the fast path needs to execute it."""
 
-    __slots__ = ("name", "details", "definition", "field", "nodes")
+    __slots__ = ("name", "details", "definition", "field", "nodes", "subfields")
 
     def __init__(self, name: str, details: list[FieldDetails], field: GraphQLField | None) -> None:
         self.name = name
@@ -203,6 +233,7 @@ class _Field:
         self.nodes = [d.node for d in details]
         plain = field is not None and all(not n.arguments and not n.directives for n in self.nodes)
         self.definition = _definition(field) if plain and field is not None else None
+        self.subfields: list[_Field] | None = None  # of its object type, once known not to depend on the request
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -218,6 +249,34 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         fields = [_Field(name, details, get_field(parent_type, details[0].node.name.value))
                   for name, details in grouped_field_set.items()]
         plans[key] = (grouped_field_set, fields)
+        return fields
+
+    def _subfields(self, object_type: GraphQLObjectType, planned: _Field) -> list[_Field] | None:
+        """The planned subfields of a field on an object type; None when they use @defer.
+
+        Kept across requests when nothing in the selection depends on the request (no directives,
+        no defer, no fragment arguments): with the parser cache, a repeated query has the very same
+        field nodes, so the key's node ids identify the query (the entry keeps them alive).
+        """
+        if planned.subfields is not None:
+            return planned.subfields
+        details = planned.details
+        shared: dict[tuple[GraphQLObjectType, tuple[int, ...]], tuple[list[Any], list[_Field]]] = \
+            self.schema.__dict__.setdefault(_SHARED, {})
+        key = (object_type, tuple([id(d.node) for d in details]))
+        found = shared.get(key)
+        if found is not None:
+            planned.subfields = found[1]
+            return found[1]
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, details)
+        if new_defer_usages:
+            return None
+        fields = self._fields(object_type, grouped_field_set)
+        if _request_independent(details, self.fragment_definitions):
+            if len(shared) >= _MAX_SHARED:
+                shared.clear()
+            shared[key] = ([d.node for d in details], fields)
+            planned.subfields = fields
         return fields
 
     def execute_fields(
@@ -317,10 +376,9 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return _SLOW
         object_type = shape.object_type
         assert object_type is not None
-        grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, planned.details)
-        if new_defer_usages:
+        fields = self._subfields(object_type, planned)
+        if fields is None:
             return _SLOW
-        fields = self._fields(object_type, grouped_field_set)
         if object_type.is_type_of is not None:
             check_info = None if shape.blind_check else info or self._info(planned, parent_type, path)
             return self._checked(object_type, object_type.is_type_of(value, check_info), value, path,  # type: ignore[arg-type]
@@ -358,12 +416,11 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         completed: list[Any] = []
         awaitable_indices: list[int] = []
         object_type = item.object_type
-        fields: list[_Field] = []
+        fields: list[_Field] | None = []
         if object_type is not None:
-            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, planned.details)
-            if new_defer_usages:
+            fields = self._subfields(object_type, planned)
+            if fields is None:
                 return _SLOW
-            fields = self._fields(object_type, grouped_field_set)
         check = object_type.is_type_of if object_type is not None else None
         if check is not None and item.blind_check:
             info = None
@@ -383,7 +440,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         self.handle_field_error(raw_error, item_type, details, item_path)
                         result = None
                 elif entry is not None and not isinstance(entry, Exception) and not _awaitable(is_awaitable, entry):
-                    assert object_type is not None
+                    assert object_type is not None and fields is not None
                     try:
                         if check is None:
                             result = self._run(object_type, entry, item_path, fields)
