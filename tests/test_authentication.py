@@ -99,6 +99,26 @@ async def test_a_token_remembered_as_verified_is_still_checked_for_expiry_on_eve
         assert_unauthenticated(await call(client, f"Bearer {token}"), "expired")
 
 
+async def test_a_token_accepted_and_remembered_is_refused_once_it_expires(make: Factory, settings: Settings) -> None:
+    """The remembered path itself: a token verified (and remembered) while valid is refused after
+    its expiry, on its next use, without being verified afresh."""
+    import asyncio
+
+    from api.auth.tokens import TokenVerifier
+    from api.domain.errors import Unauthenticated
+
+    org = await make.organization(K.POLICE)
+    strict = settings.with_overrides(jwt_leeway_seconds=0)
+    verifier = TokenVerifier(strict, make.signing_key)
+    expires = int(time.time()) + 2
+    token = make.signing_key.sign(claims(strict, str(org.id), exp=expires))
+    assert (await verifier.verify(token)).organization_id == org.id
+    assert (await verifier.verify(token)).organization_id == org.id  # now from memory
+    await asyncio.sleep(expires + 1.1 - time.time())
+    with pytest.raises(Unauthenticated, match="expired"):
+        await verifier.verify(token)
+
+
 async def test_token_without_expiry(make: Factory, client: httpx.AsyncClient, settings: Settings) -> None:
     org = await make.organization(K.POLICE)
     token = make.signing_key.sign(claims(settings, str(org.id), exp=None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from api.domain.ids import to_global_id
@@ -85,3 +86,21 @@ async def test_ids_are_opaque(make: Factory) -> None:
     opaque = me["data"]["me"]["organization"]["id"]
     assert str(viewer.organization.id) not in opaque
     assert not opaque.isdigit()
+
+
+async def test_the_database_refuses_to_change_or_delete_an_organization(pool: asyncpg.Pool, make: Factory) -> None:
+    """Processes remember organizations' kinds (they decide what a viewer sees): an edit behind
+    their backs would go unseen, so the database allows none."""
+    org = await make.organization(K.COMPANY)
+    async with pool.acquire() as conn:
+        for statement, args in (("UPDATE organizations SET kind = 'POLICE' WHERE id = $1", [org.id]),
+                                ("DELETE FROM organizations WHERE id = $1", [org.id]),
+                                ("TRUNCATE organizations CASCADE", [])):
+            attempt = conn.transaction()
+            await attempt.start()
+            try:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError, match="immutable"):
+                    await conn.execute(statement, *args)
+            finally:
+                await attempt.rollback()  # were the guard ever gone, the shared test database stays whole
+        assert await conn.fetchval("SELECT kind FROM organizations WHERE id = $1", org.id) == "COMPANY"

@@ -61,7 +61,7 @@ class TokenVerifier:
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("the bearer token is missing or too long")
         cached = self._verified.get(token)
-        header, unverified = (cached.header, cached.unverified) if cached is not None else _peek(token)
+        header, unverified = (cached.header, cached.claims) if cached is not None else _peek(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.algorithms:
             raise Unauthenticated(f"token algorithm {str(alg)[:20]!r} is not accepted")
@@ -76,7 +76,7 @@ class TokenVerifier:
                 self._verified.move_to_end(token)
             else:
                 claims = jwt.decode(token, keys, algorithms=self.algorithms).claims
-                cached = self._remember(token, _Verified(keys, header, unverified, claims))
+                cached = self._remember(token, _Verified(keys, header, claims))
             # Expiry, issuer and audience are checked on every use, remembered signature or not.
             registry.validate(cached.claims)
         except ExpiredTokenError:
@@ -98,11 +98,11 @@ class TokenVerifier:
 
 @dataclass
 class _Verified:
-    """A token whose signature `keys` verified: its parts decoded once, its claims read once."""
+    """A token whose signature `keys` verified: its parts decoded once, its claims read once (the
+    verified claims are the payload peeked at before, so they stand for it on later uses)."""
 
     keys: KeySet
     header: dict[str, Any]
-    unverified: dict[str, Any]
     claims: dict[str, Any]
     result: TokenClaims | None = None
 

@@ -120,7 +120,8 @@ RELATED = f"""
 
 
 # Enum members by their stored value: a page turns ~200 column values into members, and a
-# dict lookup costs a tenth of the Enum call (the CHECK constraints keep the values valid).
+# dict lookup costs a tenth of the Enum call. Only this module writes these columns, from the
+# same enums (notices' also have CHECK constraints), so an unknown value is a bug either way.
 _STATUS = {m.value: m for m in NoticeStatus}
 _CATEGORY = {m.value: m for m in ContentCategory}
 _REFUSAL = {m.value: m for m in RefusalReason}
