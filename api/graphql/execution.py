@@ -88,16 +88,18 @@ class _Shape:
             and check.__code__.co_varnames[1:2] == ("_info",)
 
 
-def _enum_names(leaf: _Leaf) -> dict[Any, str] | None:
+def _enum_names(leaf: _Leaf) -> dict[int, str] | None:
     """strawberry's enum coercion as a table: member -> the first name whose value equals the member's
-    (its `coerce_output_value` scans the values for each one)."""
+    (its `coerce_output_value` scans the values for each one). Keyed by the member's id: members are
+    singletons living as long as their enum (and the schema holding this table), and an Enum's
+    __hash__ is Python code, ~3x the cost of the lookup itself."""
     if getattr(type(leaf), "coerce_output_value", None) is not CustomGraphQLEnumType.coerce_output_value:
         return None
-    names: dict[Any, str] = {}
+    names: dict[int, str] = {}
     for member in leaf.wrapped_cls:  # type: ignore[union-attr]
         for name, value in leaf.values.items():  # type: ignore[union-attr]
             if member.value == value.value:
-                names.setdefault(member, name)
+                names.setdefault(id(member), name)
                 break
     return names
 
@@ -224,7 +226,8 @@ def _request_independent(details: list[FieldDetails], fragments: dict[str, Any])
 class _Field:
     """One response key of a selection set, with what the fast path needs to execute it."""
 
-    __slots__ = ("name", "details", "definition", "field", "nodes", "subfields")
+    __slots__ = ("name", "details", "definition", "field", "nodes", "subfields", "attribute", "strawberry", "shape",
+                 "unchanged", "enum", "names")
 
     def __init__(self, name: str, details: list[FieldDetails], field: GraphQLField | None) -> None:
         self.name = name
@@ -232,8 +235,16 @@ class _Field:
         self.field = field
         self.nodes = [d.node for d in details]
         plain = field is not None and all(not n.arguments and not n.directives for n in self.nodes)
-        self.definition = _definition(field) if plain and field is not None else None
+        definition = self.definition = _definition(field) if plain and field is not None else None
         self.subfields: list[_Field] | None = None  # of its object type, once known not to depend on the request
+        # A leaf read off the object (the commonest field of all) is executed inline, from these.
+        leaf = definition is not None and definition.attribute is not None and definition.shape.kind == LEAF
+        self.attribute = definition.attribute if leaf and definition is not None else None
+        self.strawberry = definition.strawberry if definition is not None else None
+        self.shape = definition.shape if definition is not None else None
+        self.unchanged = self.shape.unchanged if self.shape is not None else None
+        self.names = self.shape.names if self.shape is not None else None
+        self.enum = self.shape.leaf.wrapped_cls if self.names is not None else None  # type: ignore[union-attr]
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -301,28 +312,38 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         try:
             for planned in fields:
                 name = planned.name
-                definition = planned.definition
-                if definition is None:
-                    result = self.execute_field(parent_type, source_value, planned.details, Path(path, name, type_name), None)
-                    if result is Undefined:
-                        continue
-                elif definition.attribute is not None and definition.shape.kind == LEAF:
-                    # The commonest field of all, inline: an attribute read and a coercion.
+                attribute = planned.attribute
+                if attribute is not None:
+                    # A plain leaf, inline: the attribute (read as strawberry reads it) and, for the
+                    # common cases, a coercion that is a type check (str, ID, Boolean) or a table (enums).
                     try:
-                        value = definition.strawberry.default_resolver(source_value, definition.attribute)  # type: ignore[union-attr]
+                        value = planned.strawberry.default_resolver(source_value, attribute)  # type: ignore[union-attr]
                     except Exception as raw_error:  # noqa: BLE001 - completed (and located) by graphql-core below
                         value, result = raw_error, _SLOW
                     else:
+                        kind = type(value)
+                        if kind is planned.unchanged:
+                            results[name] = value
+                            continue
+                        if kind is planned.enum:
+                            label = planned.names.get(id(value))  # type: ignore[union-attr]
+                            if label is not None:
+                                results[name] = label
+                                continue
                         try:
-                            result = _leaf(definition.shape, value, is_awaitable)
+                            result = _leaf(planned.shape, value, is_awaitable)  # type: ignore[arg-type]
                         except Exception as raw_error:  # noqa: BLE001 - as execute_field handles completion errors
                             self.handle_field_error(raw_error, planned.field.type, planned.details,  # type: ignore[union-attr]
                                                     Path(path, name, type_name))
                             result = None
                     if result is _SLOW:
                         result = self._finish(planned, parent_type, Path(path, name, type_name), None, value)
+                elif planned.definition is None:
+                    result = self.execute_field(parent_type, source_value, planned.details, Path(path, name, type_name), None)
+                    if result is Undefined:
+                        continue
                 else:
-                    result = self._execute(planned, definition, parent_type, source_value, Path(path, name, type_name))
+                    result = self._execute(planned, planned.definition, parent_type, source_value, Path(path, name, type_name))
                 results[name] = result
                 if _awaitable(is_awaitable, result):
                     awaitable_fields.append(name)
@@ -539,7 +560,7 @@ def _leaf(shape: _Shape, value: Any, is_awaitable: Callable[[Any], bool]) -> Any
         return value
     names = shape.names
     if names is not None and kind is shape.leaf.wrapped_cls:  # type: ignore[union-attr]
-        name = names.get(value)
+        name = names.get(id(value))
         if name is not None:
             return name
     if value is None or value is Undefined:
