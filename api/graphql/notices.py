@@ -313,7 +313,8 @@ class NoticeQuery:
     async def notices(
         self, info: Info, filter: NoticeFilter | None = None, first: int | None = 50, after: str | None = None
     ) -> NoticeConnection:
-        wanted = _selected_names(info.selected_fields)
+        selected = info.selected_fields  # converted from the AST on every access
+        wanted = _selected_names(selected)
         page = await list_notices(
             info.context.pool,
             info.context.require_viewer(),
@@ -321,7 +322,7 @@ class NoticeQuery:
             now=info.context.now,
             first=50 if first is None else first,
             after=_after(after),
-            count_total="totalCount" in _selected_names(info.selected_fields, depth=2),
+            count_total="totalCount" in _selected_names(selected, depth=2),
             with_organizations=bool(wanted & {"provider", "reporter"}),
             with_history="history" in wanted,
             known=info.context.resources.organizations,
