@@ -201,23 +201,20 @@ class NoticeCommands:
                 else:
                     results[c.index] = Reported(existing[url_key], deduplicated=True)
 
-            created = [(first_of[(r.provider_id, r.url_hmac)], inserted[r.id]) for r in new_rows if r.id in inserted]
-            await events.append(
-                conn, [domain_events.notice_reported(n, c.hashes, viewer.organization_kind) for c, n in created]
-            )
             final = [r for r in results if r is not None]
-            await audit.append_many(
-                conn,
-                viewer,
-                "notice.report",
-                [to_global_id("Notice", r.notice.id) for r in final],
-            )
             await record_keys(
                 conn,
                 viewer,
                 "reportNotice",
                 [(k, final[k.index].notice.id, final[k.index].deduplicated) for k in keyed if k not in earlier],
             )
+            # Last, as late as possible: the events and the audit entries take the commit-order lock,
+            # which every writer waits for until this transaction commits.
+            created = [(first_of[(r.provider_id, r.url_hmac)], inserted[r.id]) for r in new_rows if r.id in inserted]
+            await events.append(
+                conn, [domain_events.notice_reported(n, c.hashes, viewer.organization_kind) for c, n in created]
+            )
+            await audit.append_many(conn, viewer, "notice.report", [to_global_id("Notice", r.notice.id) for r in final])
         return final
 
     def _clean(self, index: int, item: ReportInput, single: bool) -> _Clean:

@@ -18,11 +18,16 @@ from ..domain.events import Event
 
 COMMIT_ORDER_LOCK = 7460201  # shared with the audit_log_chain trigger (migration 0001)
 
-LOCK = "SELECT pg_advisory_xact_lock($1)"
+# The commit-order lock and the rows in one statement: the lock is held until commit, so every
+# round trip after taking it (and the API's scheduling delay before each) is spent holding up
+# every other writer. No row, and so no nextval (evaluated after the sort, on the joined rows),
+# exists before the materialized lock row does: the numbers are still drawn under the lock.
 INSERT = """
+    WITH commit_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($8))
     INSERT INTO events (seq, id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope)
     SELECT nextval('events_seq'), e.id, e.subject, e.type, e.aggregate_id, e.aggregate_version, e.occurred_at, e.envelope
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::int[], $6::timestamptz[], $7::jsonb[])
+    FROM commit_order,
+         unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::int[], $6::timestamptz[], $7::jsonb[])
          WITH ORDINALITY AS e(id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope, n)
     ORDER BY e.n
 """
@@ -32,7 +37,6 @@ async def append(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     """Write events in the caller's transaction, numbered in commit order."""
     if not events:
         return
-    await conn.execute(LOCK, COMMIT_ORDER_LOCK)
     await conn.execute(
         INSERT,
         [e.id for e in events],
@@ -42,4 +46,5 @@ async def append(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         [e.aggregate_version for e in events],
         [e.occurred_at for e in events],
         [e.envelope() for e in events],
+        COMMIT_ORDER_LOCK,
     )
