@@ -1,0 +1,109 @@
+"""The API's own CPU per `notices(first: 50)` page, measured in one process: the ASGI app called
+directly (no HTTP server, no load generator sharing the cores), so the figure moves little between
+runs and two trees can be compared in one sitting.
+
+    .venv/bin/python -m bench.inprocess_read [--requests N] [--profile]
+
+To compare with an earlier revision, check it out beside this one and run this module against it
+(the module only needs the tree's `api` package on the path, which its directory provides):
+
+    git worktree add /tmp/before <rev>
+    (cd /tmp/before && /path/to/this/.venv/bin/python /path/to/this/bench/inprocess_read.py --root /tmp/before)
+    git worktree remove /tmp/before
+
+--profile prints cProfile's 40 most expensive functions (cProfile inflates function-call-heavy code:
+use it to find, py-spy to weigh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import sys
+import time
+from typing import Any
+
+
+async def call(app: Any, body: bytes, headers: dict[str, str]) -> bytes:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError
+
+    chunks: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return b"".join(chunks)
+
+
+async def main(requests: int, profile: bool) -> None:
+    import asyncpg
+
+    from bench.harness import stack
+    from bench.ingest_read import PAGE, REPORT_MANY, inputs
+
+    async with stack() as s:
+        os.environ.update(s.env)
+        from api.app import create_app
+        from api.cli import _settings
+
+        app = create_app(_settings())
+        headers = {"Authorization": f"Bearer {s.hotline_token}"}
+        async with app.router.lifespan_context(app):
+            for _ in range(3):
+                answer = await call(app, json.dumps({"query": REPORT_MANY, "variables": {"i": inputs(s, 1000)}}).encode(), headers)
+                assert b'"errors"' not in answer, answer[:300]
+            conn = await asyncpg.connect(s.dsn)
+            try:
+                await conn.execute("ANALYZE")
+            finally:
+                await conn.close()
+            body = json.dumps({"query": PAGE, "variables": {"p": [s.provider_id]}}).encode()
+            answer = await call(app, body, headers)
+            assert b'"errors"' not in answer and answer.count(b'"reference"') == 50, answer[:300]
+            for _ in range(200):
+                await call(app, body, headers)
+            for _ in range(3):
+                wall, cpu = time.perf_counter(), time.process_time()
+                for _ in range(requests):
+                    await call(app, body, headers)
+                print(f"{(time.process_time() - cpu) / requests * 1e3:.3f} ms CPU, "
+                      f"{(time.perf_counter() - wall) / requests * 1e3:.3f} ms wall per page ({requests} pages, "
+                      "PostgreSQL's CPU not included)")
+            if profile:
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for _ in range(300):
+                    await call(app, body, headers)
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--root", help="the tree whose api package to measure (default: this one)")
+    args = parser.parse_args()
+    sys.path.insert(0, args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    asyncio.run(asyncio.wait_for(main(args.requests, args.profile), timeout=600))
