@@ -417,3 +417,20 @@ def test_what_is_kept_across_requests_never_depends_on_the_request() -> None:
             assert fast.data == slow.data and str(fast.errors) == str(slow.errors)
     assert asyncio.run(schema.execute(queries[0], variable_values={"s": True})).data["boxes"][0]["owner"] == {"since": 1}
     assert schema._schema.__dict__.get("_takedown_shared_subfields"), "the second query's plans were kept"
+
+
+def test_plans_kept_across_requests_go_when_the_parser_cache_lets_their_query_go() -> None:
+    """Kept plans hold their query's nodes (and so its text): they must not outlive the parser
+    cache's bound, or a client sending ever new queries would pin them all."""
+    import gc
+
+    from strawberry.extensions import ParserCache
+
+    parser = ParserCache(maxsize=2)
+    schema = strawberry.Schema(query=Query, execution_context_class=ExecutionContext, extensions=[lambda: copy.copy(parser)])
+    for i in range(6):
+        result = asyncio.run(schema.execute(f"{{ boxes {{ label owner {{ name }} }} }} # {i}"))
+        assert result.errors is None
+    gc.collect()
+    kept = schema._schema.__dict__["_takedown_shared_subfields"]
+    assert len(kept) == 2, "one per query the parser cache still holds (the texts differ only in a comment)"

@@ -20,6 +20,7 @@ called what it would have called (tests/test_execution.py runs the same queries 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from types import CoroutineType, GeneratorType, WrapperDescriptorType
 from typing import Any, Final
@@ -196,7 +197,34 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> Callab
 
 
 _SHARED = "_takedown_shared_subfields"
-_MAX_SHARED: Final = 10_000
+_Plans = dict[tuple[GraphQLObjectType, tuple[int, ...]], tuple[list[Any], list["_Field"]]]
+
+
+class _WhileAlive:
+    """Plans per operation node, kept while the node lives. By identity: AST nodes compare (and
+    hash) by content, so in a WeakKeyDictionary two query texts differing only in a comment would
+    share an entry, and one kept alive would keep the other's plans (and text) with it."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref[Any], _Plans]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, node: Any) -> _Plans | None:
+        found = self._entries.get(id(node))
+        return found[1] if found is not None and found[0]() is node else None
+
+    def put(self, node: Any, plans: _Plans) -> _Plans:
+        key, entries = id(node), self._entries
+
+        def gone(ref: weakref.ref[Any]) -> None:
+            found = entries.get(key)
+            if found is not None and found[0] is ref:
+                del entries[key]
+
+        entries[key] = (weakref.ref(node, gone), plans)
+        return plans
 
 
 def _request_independent(details: list[FieldDetails], fragments: dict[str, Any]) -> bool:
@@ -267,13 +295,17 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         Kept across requests when nothing in the selection depends on the request (no directives,
         no defer, no fragment arguments): with the parser cache, a repeated query has the very same
-        field nodes, so the key's node ids identify the query (the entry keeps them alive).
+        operation and field nodes. Kept per operation node, weakly: the plans live as long as the
+        parser cache keeps the document (their nodes pin its text, so they must not outlive it), and
+        the key's node ids are those of live nodes (the entry keeps them too).
         """
         if planned.subfields is not None:
             return planned.subfields
         details = planned.details
-        shared: dict[tuple[GraphQLObjectType, tuple[int, ...]], tuple[list[Any], list[_Field]]] = \
-            self.schema.__dict__.setdefault(_SHARED, {})
+        by_operation: _WhileAlive = self.schema.__dict__.setdefault(_SHARED, _WhileAlive())
+        shared = by_operation.get(self.operation)
+        if shared is None:
+            shared = by_operation.put(self.operation, {})
         key = (object_type, tuple([id(d.node) for d in details]))
         found = shared.get(key)
         if found is not None:
@@ -284,8 +316,6 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
         fields = self._fields(object_type, grouped_field_set)
         if _request_independent(details, self.fragment_definitions):
-            if len(shared) >= _MAX_SHARED:
-                shared.clear()
             shared[key] = ([d.node for d in details], fields)
             planned.subfields = fields
         return fields

@@ -20,8 +20,10 @@ COMMIT_ORDER_LOCK = 7460201  # shared with the audit_log_chain trigger (migratio
 
 # The commit-order lock and the rows in one statement: the lock is held until commit, so every
 # round trip after taking it (and the API's scheduling delay before each) is spent holding up
-# every other writer. No row, and so no nextval (evaluated after the sort, on the joined rows),
-# exists before the materialized lock row does: the numbers are still drawn under the lock.
+# every other writer. nextval is evaluated on the joined rows (at the join's output, or after a
+# sort where there is one), and no joined row exists before the materialized lock row does,
+# whichever side the planner scans first: the numbers are still drawn under the lock. (No events:
+# no statement, no lock, no number.)
 INSERT = """
     WITH commit_order AS MATERIALIZED (SELECT pg_advisory_xact_lock($8))
     INSERT INTO events (seq, id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope)
