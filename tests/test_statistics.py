@@ -31,7 +31,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from api.domain.ids import uuid7
+from api.domain.ids import uuid7_at
 from api.domain.organizations import Organization
 from api.domain.organizations import OrganizationKind as K
 from api.settings import Settings
@@ -72,7 +72,7 @@ async def insert_notice(
     escalated: bool = False,
 ) -> UUID:
     reported_at = at(reported)
-    notice_id = uuid7(int(reported_at.timestamp() * 1000))
+    notice_id = uuid7_at(reported_at)
     await conn.execute(
         """INSERT INTO notices (id, reference, status, category, provider_id, reporter_id, url_ciphertext, url_key_id,
                                 url_hmac, reported_at, due_at, removed_at, escalated_at)

@@ -11,6 +11,7 @@ import binascii
 import functools
 import os
 import time
+from datetime import datetime
 from uuid import UUID
 
 from .errors import BadUserInput, NotFound
@@ -26,6 +27,11 @@ def uuid7(now_ms: int | None = None) -> UUID:
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return UUID(int=value)
+
+
+def uuid7_at(moment: datetime) -> UUID:
+    """A version 7 UUID for something that happened at `moment` (its id then sorts by that time)."""
+    return uuid7(int(moment.timestamp() * 1000))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -26,7 +26,7 @@ from ..domain.enforcement import (
     check_version,
 )
 from ..domain.errors import BadUserInput, Conflict, NotFound
-from ..domain.ids import to_global_id, uuid7
+from ..domain.ids import to_global_id, uuid7_at
 from ..domain.notices import screen_note
 from ..domain.organizations import OrganizationKind, Viewer
 from ..store import audit, events
@@ -101,7 +101,7 @@ async def open_case(
                 raise NotFound(f"noticeIds[{index}]: no Notice with that id")
             if notice.provider_id != provider_id:
                 raise BadUserInput(f"noticeIds[{index}]: notice {notice.reference} is not a notice of this provider")
-        case = await store.insert(conn, uuid7(int(now.timestamp() * 1000)), provider_id, unique_ids, now)
+        case = await store.insert(conn, uuid7_at(now), provider_id, unique_ids, now)
         await store.insert_step(conn, case.id, EnforcementStep(now, case.status, viewer.organization_kind, screened))
         await events.append(
             conn, [domain_events.enforcement_event(case, "opened", at=now, actor_kind=viewer.organization_kind)]

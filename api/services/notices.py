@@ -18,7 +18,7 @@ from ..domain import access
 from ..domain import events as domain_events
 from ..domain.access import Action, Relation
 from ..domain.errors import BadUserInput, Conflict, NotFound
-from ..domain.ids import to_global_id, uuid7
+from ..domain.ids import to_global_id, uuid7_at
 from ..domain.notices import (
     AWAITING_REMOVAL,
     Changed,
@@ -169,7 +169,7 @@ class NoticeCommands:
                 if (c.provider_id, c.url_hmac) in first_of:
                     continue  # the same URL twice in one batch: the second is a duplicate of the first
                 first_of[(c.provider_id, c.url_hmac)] = c
-                notice_id = uuid7(int(now.timestamp() * 1000))
+                notice_id = uuid7_at(now)
                 ciphertext, key_id = self.protector.encrypt(notice_id, c.url)
                 new_rows.append(
                     store.NewNotice(

@@ -16,7 +16,7 @@ from ..domain import access
 from ..domain import events as domain_events
 from ..domain.access import Action, Relation
 from ..domain.errors import BadUserInput, Conflict, NotFound
-from ..domain.ids import to_global_id, uuid7
+from ..domain.ids import to_global_id, uuid7_at
 from ..domain.organizations import Viewer
 from ..domain.victim_alerts import MATCHING_STATUSES, VictimAlert, check_cancel, clean_alert_hashes, clean_token
 from ..protect import UrlProtector
@@ -59,7 +59,7 @@ async def register(
             if found is None:
                 raise Conflict("the victim alert recorded for this idempotency key no longer exists")
             return found
-        alert_id = uuid7(int(now.timestamp() * 1000))
+        alert_id = uuid7_at(now)
         ciphertext, key_id = protector.encrypt(alert_id, token)
         alert = VictimAlert(alert_id, viewer.organization_id, ciphertext, key_id, now, None)
         await store.insert(conn, alert, hashes)
