@@ -34,14 +34,15 @@ from ..domain.conferences import (
     update_commitment,
 )
 from ..domain.errors import BadUserInput, Conflict, Forbidden, NotFound
-from ..domain.ids import to_global_id, uuid7
+from ..domain.ids import to_global_id, uuid7_at
 from ..domain.notices import screen_note
 from ..domain.organizations import Viewer
 from ..store import audit, events
 from ..store import conferences as store
 from ..store import organizations as organizations_store
-from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
+from ..store.idempotency import IdempotencyKey, claim_keys
 from .notices import PLATFORM
+from .recording import record_creation
 
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -56,10 +57,6 @@ def relation(conference: Conference, owner_id: UUID | None = None) -> Relation:
     return Relation(
         organizer_id=conference.organizer_id, participant_ids=frozenset(conference.participant_ids), owner_id=owner_id
     )
-
-
-def _ms(now: datetime) -> int:
-    return int(now.timestamp() * 1000)
 
 
 def _key(key: str | None) -> list[IdempotencyKey]:
@@ -119,11 +116,13 @@ async def create_conference(
                 raise Conflict("the conference recorded for this idempotency key no longer exists")
             return found
         await _check_organizations(conn, participants, "participantIds")
-        conference = Conference(uuid7(_ms(now)), clean, held_on, viewer.organization_id, participants, now)
+        conference = Conference(uuid7_at(now), clean, held_on, viewer.organization_id, participants, now)
         await store.insert_conference(conn, conference)
-        await events.append(conn, [domain_events.conference_created(conference, actor_kind=viewer.organization_kind)])
-        await audit.append(conn, viewer, "conference.create", to_global_id("Conference", conference.id))
-        await record_keys(conn, viewer, "createConference", [(k, conference.id, False) for k in keyed])
+        await record_creation(
+            conn, viewer, operation="createConference", keyed=keyed, created=conference.id,
+            events_=[domain_events.conference_created(conference, actor_kind=viewer.organization_kind)],
+            action="conference.create", object_id=to_global_id("Conference", conference.id),
+        )
     return conference
 
 
@@ -157,13 +156,13 @@ async def create_agreement(
         for index, party in enumerate(parties):
             if party not in members:
                 raise BadUserInput(f"partyIds[{index}]: a party must be the organizer or a participant of the conference")
-        agreement = Agreement(uuid7(_ms(now)), conference.id, clean, text, status, parties, 1)
+        agreement = Agreement(uuid7_at(now), conference.id, clean, text, status, parties, 1)
         await store.insert_agreement(conn, agreement, now)
-        await events.append(
-            conn, [domain_events.agreement_event(agreement, "created", at=now, actor_kind=viewer.organization_kind)]
+        await record_creation(
+            conn, viewer, operation="createAgreement", keyed=keyed, created=agreement.id,
+            events_=[domain_events.agreement_event(agreement, "created", at=now, actor_kind=viewer.organization_kind)],
+            action="agreement.create", object_id=to_global_id("Agreement", agreement.id),
         )
-        await audit.append(conn, viewer, "agreement.create", to_global_id("Agreement", agreement.id))
-        await record_keys(conn, viewer, "createAgreement", [(k, agreement.id, False) for k in keyed])
     return agreement
 
 
@@ -237,7 +236,7 @@ async def add_commitment(
         if kpi is not None and not access.may_measure(viewer, owner_id):
             raise Forbidden("a KPI measures its owner's notices; your organization may set one only on its own commitments")
         commitment = Commitment(
-            id=uuid7(_ms(now)),
+            id=uuid7_at(now),
             agreement_id=agreement.id,
             conference_id=agreement.conference_id,
             owner_id=owner_id,
@@ -253,11 +252,11 @@ async def add_commitment(
         await store.insert_update(
             conn, commitment.id, CommitmentUpdate(now, commitment.status, 0, viewer.organization_kind, None)
         )
-        await events.append(
-            conn, [domain_events.commitment_event(commitment, "added", at=now, actor_kind=viewer.organization_kind)]
+        await record_creation(
+            conn, viewer, operation="addCommitment", keyed=keyed, created=commitment.id,
+            events_=[domain_events.commitment_event(commitment, "added", at=now, actor_kind=viewer.organization_kind)],
+            action="commitment.add", object_id=to_global_id("Commitment", commitment.id),
         )
-        await audit.append(conn, viewer, "commitment.add", to_global_id("Commitment", commitment.id))
-        await record_keys(conn, viewer, "addCommitment", [(k, commitment.id, False) for k in keyed])
     return commitment
 
 

@@ -33,7 +33,8 @@ from ..store import audit, events
 from ..store import enforcement as store
 from ..store import notices as notices_store
 from ..store import organizations as organizations_store
-from ..store.idempotency import IdempotencyKey, claim_keys, record_keys
+from ..store.idempotency import IdempotencyKey, claim_keys
+from .recording import record_creation
 
 MAX_PAGE = 500
 IDEMPOTENCY_KEY_MAX = 200
@@ -103,11 +104,11 @@ async def open_case(
                 raise BadUserInput(f"noticeIds[{index}]: notice {notice.reference} is not a notice of this provider")
         case = await store.insert(conn, uuid7_at(now), provider_id, unique_ids, now)
         await store.insert_step(conn, case.id, EnforcementStep(now, case.status, viewer.organization_kind, screened))
-        await events.append(
-            conn, [domain_events.enforcement_event(case, "opened", at=now, actor_kind=viewer.organization_kind)]
+        await record_creation(
+            conn, viewer, operation="openEnforcementCase", keyed=keyed, created=case.id,
+            events_=[domain_events.enforcement_event(case, "opened", at=now, actor_kind=viewer.organization_kind)],
+            action="enforcement.open", object_id=to_global_id("EnforcementCase", case.id),
         )
-        await audit.append(conn, viewer, "enforcement.open", to_global_id("EnforcementCase", case.id))
-        await record_keys(conn, viewer, "openEnforcementCase", [(k, case.id, False) for k in keyed])
     return case
 
 
