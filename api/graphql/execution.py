@@ -5,10 +5,11 @@ and lists of objects held by plain attributes or returned by argument-free resol
 each, graphql-core builds a resolve-info object and a path, walks `complete_value` through
 the non-null wrapper, `complete_object_value`, `collect_and_execute_subfields` and
 `execute_collected_subfields`, and checks twice for awaitables; that walk was over half of a
-page's CPU in the read profile. Here each selection set gets a plan once per request (which
-fields are plain leaves, objects or lists of them), and values of those shapes are completed
-directly: resolve info only for fields that have a resolver, paths only where something can
-need them.
+page's CPU in the read profile. Here each selection set gets a plan (which fields are plain
+leaves, objects or lists of them) once per request, or once for as long as the parser cache
+keeps the query when nothing in the selection depends on the request, and values of those
+shapes are completed directly: resolve info only for fields that have a resolver, paths only
+where something can need them.
 
 Anything unusual takes graphql-core's own path from the point it was found, with the value
 already resolved (a resolver, an `is_type_of` or a scalar's serialize is never called twice): a
