@@ -1,8 +1,8 @@
 """Demo conference: the public-private conference of 13 February 2018, its agreements and what each party committed to.
 
 Goes through the real commands (history, events and audit entries included),
-with the organizer (the ministry) acting as ORGANIZER. Idempotent: when the
-conference already exists, nothing is added.
+with the organizer (the ministry) acting as ORGANIZER. Idempotent, and safe to
+interrupt: a run stopped half-way is completed by the next (see seed_conference).
 """
 
 from __future__ import annotations
@@ -128,35 +128,53 @@ def _ids(organizations: Sequence[Organization], who: str) -> list[UUID]:
 
 
 async def seed_conference(pool: asyncpg.Pool, organizations: Sequence[Organization]) -> bool:
-    """The conference with its agreements and commitments; False when it was already there."""
+    """The conference with its agreements and commitments; False when it was all there already.
+
+    Each step first looks for what it would create (the conference by title and date, an agreement
+    by title, a commitment by owner and title) and each status change is made only from the state
+    before it, so a run interrupted half-way is completed by the next, without duplicates.
+    """
     organizer = next((o for o in organizations if o.kind is K.GOVERNMENT), None)
     if organizer is None:
         return False
-    async with pool.acquire() as conn:
-        if await store.find_conference(conn, TITLE, HELD_ON) is not None:
-            return False
     viewer = _viewer(organizer)
-    participants = [o.id for o in organizations if o.id != organizer.id]
-    conference = await commands.create_conference(
-        pool, viewer, title=TITLE, held_on=HELD_ON, participant_ids=participants, idempotency_key=None, now=HELD_AT
-    )
-    for demo in AGREEMENTS:
-        parties = [p for who in demo.parties for p in _ids(organizations, who)]
-        agreement = await commands.create_agreement(
-            pool, viewer, conference_id=conference.id, title=demo.title, description=demo.description,
-            party_ids=parties, idempotency_key=None, now=HELD_AT,
+    added = False
+    async with pool.acquire() as conn:
+        conference = await store.find_conference(conn, TITLE, HELD_ON)
+    if conference is None:
+        participants = [o.id for o in organizations if o.id != organizer.id]
+        conference = await commands.create_conference(
+            pool, viewer, title=TITLE, held_on=HELD_ON, participant_ids=participants, idempotency_key=None, now=HELD_AT
         )
-        for status in (AgreementStatus.AGREED, AgreementStatus.ACTIVE):
-            agreement = await commands.set_status(pool, viewer, agreement.id, status, expected_version=None, now=HELD_AT)
+        added = True
+    async with pool.acquire() as conn:
+        agreements = {a.title: a for a in (await store.agreements_of(conn, [conference.id]))[0]}
+    for demo in AGREEMENTS:
+        agreement = agreements.get(demo.title)
+        if agreement is None:
+            parties = [p for who in demo.parties for p in _ids(organizations, who)]
+            agreement = await commands.create_agreement(
+                pool, viewer, conference_id=conference.id, title=demo.title, description=demo.description,
+                party_ids=parties, idempotency_key=None, now=HELD_AT,
+            )
+            added = True
+        for before, after in ((AgreementStatus.DRAFT, AgreementStatus.AGREED), (AgreementStatus.AGREED, AgreementStatus.ACTIVE)):
+            if agreement.status is before:
+                agreement = await commands.set_status(pool, viewer, agreement.id, after, expected_version=None, now=HELD_AT)
+        async with pool.acquire() as conn:
+            commitments = {(c.owner_id, c.title): c for c in (await store.commitments_of(conn, [agreement.id]))[0]}
         for item in demo.commitments:
             for owner in _ids(organizations, item.owner):
-                commitment = await commands.add_commitment(
-                    pool, viewer, agreement_id=agreement.id, owner_id=owner, title=item.title,
-                    description=item.description, due_on=item.due_on, kpi=item.kpi, idempotency_key=None, now=HELD_AT,
-                )
-                if item.status is not CommitmentStatus.PLANNED:
+                commitment = commitments.get((owner, item.title))
+                if commitment is None:
+                    commitment = await commands.add_commitment(
+                        pool, viewer, agreement_id=agreement.id, owner_id=owner, title=item.title,
+                        description=item.description, due_on=item.due_on, kpi=item.kpi, idempotency_key=None, now=HELD_AT,
+                    )
+                    added = True
+                if item.status is not CommitmentStatus.PLANNED and commitment.status is CommitmentStatus.PLANNED:
                     await commands.change_commitment(
                         pool, viewer, commitment.id, status=item.status, progress=item.progress, note=item.note,
                         expected_version=None, now=datetime(2018, 6, 1, 9, 0, tzinfo=UTC),
                     )
-    return True
+    return added

@@ -346,6 +346,51 @@ async def test_demo_conference_of_february_2018(services: Any, settings: Any) ->
     assert kpis == 2 * companies + 1
 
 
+async def test_a_demo_conference_seed_stopped_half_way_is_completed_by_the_next_run(services: Any, settings: Any) -> None:
+    """A run stopped after the conference, one draft agreement and one of its commitments: the
+    next run completes it as a run that was never stopped would have, without duplicates."""
+    from api import seed_conference as demo
+    from api.seed import DEMO, seed
+    from api.services import conferences as commands
+    from api.services.organizations import create_organization
+    from api.store.pool import create_pool
+    from tests.conftest import fresh_database
+
+    async def snapshot(pool: asyncpg.Pool) -> dict[str, Any]:
+        async with pool.acquire() as conn:
+            return {
+                "conferences": await conn.fetchval("SELECT count(*) FROM conferences"),
+                "agreements": sorted(tuple(r) for r in await conn.fetch("SELECT title, status FROM agreements")),
+                "commitments": sorted(tuple(r) for r in await conn.fetch(
+                    "SELECT o.name, m.title, m.status, m.progress FROM commitments m JOIN organizations o ON o.id = m.owner_id")),
+            }
+
+    complete = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
+    stopped = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
+    try:
+        await seed(complete)
+        seeded = [await create_organization(stopped, None, name=d.name, kind=d.kind, country="NL") for d in DEMO]
+        viewer = demo._viewer(next(o for o in seeded if o.kind is K.GOVERNMENT))
+        conference = await commands.create_conference(
+            stopped, viewer, title=demo.TITLE, held_on=demo.HELD_ON, idempotency_key=None, now=demo.HELD_AT,
+            participant_ids=[o.id for o in seeded if o.id != viewer.organization_id])
+        first = demo.AGREEMENTS[0]
+        agreement = await commands.create_agreement(
+            stopped, viewer, conference_id=conference.id, title=first.title, description=first.description,
+            party_ids=[p for who in first.parties for p in demo._ids(seeded, who)], idempotency_key=None, now=demo.HELD_AT)
+        item = first.commitments[0]
+        await commands.add_commitment(
+            stopped, viewer, agreement_id=agreement.id, owner_id=demo._ids(seeded, item.owner)[0], title=item.title,
+            description=item.description, due_on=item.due_on, kpi=item.kpi, idempotency_key=None, now=demo.HELD_AT)
+
+        assert await demo.seed_conference(stopped, seeded) is True
+        assert await demo.seed_conference(stopped, seeded) is False
+        assert await snapshot(stopped) == await snapshot(complete)
+    finally:
+        await complete.close()
+        await stopped.close()
+
+
 async def test_commitment_overdue_is_emitted_once(s: Setup, pool: asyncpg.Pool) -> None:
     from api.services.conferences import mark_overdue_commitments
 
