@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,23 +26,43 @@ T = TypeVar("T")
 
 
 class Loaders:
-    """Built per request (a global loader would cache across viewers and forever).
+    """Built per request (a global loader would cache across viewers and forever), each loader on
+    first use (most requests use none or one).
 
     Each batches one kind of read into one query per request, so a page of notices
     with provider, history and hashes costs a fixed number of queries.
     """
 
     def __init__(self, resources: Resources, viewer: Callable[[], Viewer]) -> None:
+        self.resources = resources
         self.pool = resources.db
         self.protector = resources.protector
         self.viewer = viewer
-        self.organization = DataLoader[UUID, Organization | None](self._batch(resources.organizations.by_ids))
-        self.notice = DataLoader[UUID, Notice | None](self._batch(notices.by_ids))
-        self.history = DataLoader[UUID, list[HistoryEntry]](self._batch(notices.history))
-        self.hashes = DataLoader[UUID, list[ContentHash]](self._batch(notices.hashes))
-        self.related = DataLoader[UUID, list[Notice]](self._batch(notices.related))
-        self.url = DataLoader[Notice, str | None](self._urls, cache_key_fn=lambda n: n.id)
         self._by_name: dict[str, DataLoader[Any, Any]] = {}
+
+    @cached_property
+    def organization(self) -> DataLoader[UUID, Organization | None]:
+        return DataLoader(self._batch(self.resources.organizations.by_ids))
+
+    @cached_property
+    def notice(self) -> DataLoader[UUID, Notice | None]:
+        return DataLoader(self._batch(notices.by_ids))
+
+    @cached_property
+    def history(self) -> DataLoader[UUID, list[HistoryEntry]]:
+        return DataLoader(self._batch(notices.history))
+
+    @cached_property
+    def hashes(self) -> DataLoader[UUID, list[ContentHash]]:
+        return DataLoader(self._batch(notices.hashes))
+
+    @cached_property
+    def related(self) -> DataLoader[UUID, list[Notice]]:
+        return DataLoader(self._batch(notices.related))
+
+    @cached_property
+    def url(self) -> DataLoader[Notice, str | None]:
+        return DataLoader(self._urls, cache_key_fn=lambda n: n.id)
 
     def keyed(self, name: str, read: Callable[[asyncpg.Connection, list[UUID]], Awaitable[list[T]]]) -> DataLoader[UUID, T]:
         """A loader created on first use, for the domains that batch by id (conferences, enforcement, alerts)."""
