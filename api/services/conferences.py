@@ -120,7 +120,7 @@ async def create_conference(
         await store.insert_conference(conn, conference)
         await record_creation(
             conn, viewer, operation="createConference", keyed=keyed, created=conference.id,
-            events_=[domain_events.conference_created(conference, actor_kind=viewer.organization_kind)],
+            emitted=[domain_events.conference_created(conference, actor_kind=viewer.organization_kind)],
             action="conference.create", object_id=to_global_id("Conference", conference.id),
         )
     return conference
@@ -160,7 +160,7 @@ async def create_agreement(
         await store.insert_agreement(conn, agreement, now)
         await record_creation(
             conn, viewer, operation="createAgreement", keyed=keyed, created=agreement.id,
-            events_=[domain_events.agreement_event(agreement, "created", at=now, actor_kind=viewer.organization_kind)],
+            emitted=[domain_events.agreement_event(agreement, "created", at=now, actor_kind=viewer.organization_kind)],
             action="agreement.create", object_id=to_global_id("Agreement", agreement.id),
         )
     return agreement
@@ -254,7 +254,7 @@ async def add_commitment(
         )
         await record_creation(
             conn, viewer, operation="addCommitment", keyed=keyed, created=commitment.id,
-            events_=[domain_events.commitment_event(commitment, "added", at=now, actor_kind=viewer.organization_kind)],
+            emitted=[domain_events.commitment_event(commitment, "added", at=now, actor_kind=viewer.organization_kind)],
             action="commitment.add", object_id=to_global_id("Commitment", commitment.id),
         )
     return commitment

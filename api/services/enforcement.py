@@ -106,7 +106,7 @@ async def open_case(
         await store.insert_step(conn, case.id, EnforcementStep(now, case.status, viewer.organization_kind, screened))
         await record_creation(
             conn, viewer, operation="openEnforcementCase", keyed=keyed, created=case.id,
-            events_=[domain_events.enforcement_event(case, "opened", at=now, actor_kind=viewer.organization_kind)],
+            emitted=[domain_events.enforcement_event(case, "opened", at=now, actor_kind=viewer.organization_kind)],
             action="enforcement.open", object_id=to_global_id("EnforcementCase", case.id),
         )
     return case

@@ -23,10 +23,10 @@ async def record_creation(
     operation: str,
     keyed: Sequence[IdempotencyKey],
     created: UUID,
-    events_: Sequence[Event],
+    emitted: Sequence[Event],
     action: str,
     object_id: str,
 ) -> None:
     await record_keys(conn, viewer, operation, [(k, created, False) for k in keyed])
-    await events.append(conn, events_)
+    await events.append(conn, emitted)
     await audit.append(conn, viewer, action, object_id)
