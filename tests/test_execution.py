@@ -434,3 +434,44 @@ def test_plans_kept_across_requests_go_when_the_parser_cache_lets_their_query_go
     gc.collect()
     kept = schema._schema.__dict__["_takedown_shared_subfields"]
     assert len(kept) == 2, "one per query the parser cache still holds (the texts differ only in a comment)"
+
+
+@strawberry.type
+class Asker:
+    name: str
+
+    @strawberry.field
+    def about(self, info: strawberry.Info) -> str:
+        """What a resolver may read of its info: the fast path builds graphql-core's part on first use."""
+        selected = [f.name for f in info.selected_fields]
+        return f"{isinstance(info, strawberry.Info)}|{info.field_name}|{info.context['who']}|{selected}|{info.path.as_list()}"
+
+    @strawberry.field
+    def who(self, info: strawberry.Info) -> str:
+        return f"{type(info).__name__}|{info.context['who']}"
+
+
+@strawberry.type
+class InfoQuery:
+    @strawberry.field
+    def askers(self) -> list[Asker]:
+        return [Asker(name="a"), Asker(name="b")]
+
+
+class OwnInfo(strawberry.Info):  # type: ignore[type-arg]
+    pass
+
+
+def test_resolvers_see_the_same_info_on_the_fast_path() -> None:
+    def ask(execution_context: type[StrawberryGraphQLCoreExecutionContext], config: StrawberryConfig | None = None) -> Any:
+        schema = strawberry.Schema(query=InfoQuery, execution_context_class=execution_context, config=config)
+        result = asyncio.run(schema.execute("{ askers { about who } }", context_value={"who": "me"}))
+        assert result.errors is None, result.errors
+        return result.data
+
+    fast, core = ask(ExecutionContext), ask(StrawberryGraphQLCoreExecutionContext)
+    assert [a["about"] for a in fast["askers"]] == [a["about"] for a in core["askers"]]
+    assert fast["askers"][0]["about"] == "True|about|me|['about']|['askers', 0, 'about']"
+    # A configured info class is what the resolver gets, as strawberry would give it.
+    own = ask(ExecutionContext, StrawberryConfig(info_class=OwnInfo))
+    assert own["askers"][0]["who"] == "OwnInfo|me"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable
+from functools import partial
 from types import CoroutineType, GeneratorType, WrapperDescriptorType
 from typing import Any, Final
 
@@ -49,6 +50,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
+from strawberry.types.info import Info
 
 _Leaf = GraphQLScalarType | GraphQLEnumType
 _Info = GraphQLResolveInfo[Any]
@@ -128,7 +130,7 @@ _UNPLANNED = object()
 class _Definition:
     """How to resolve and complete one field definition, when it can take the fast path."""
 
-    __slots__ = ("resolve", "shape", "attribute", "strawberry")
+    __slots__ = ("resolve", "shape", "attribute", "strawberry", "lazy")
 
     def __init__(self, resolve: Callable[..., Any], shape: _Shape, attribute: str | None = None,
                  strawberry: StrawberryField | None = None) -> None:
@@ -138,6 +140,7 @@ class _Definition:
         # read on every call, as strawberry does: a later schema may configure another): no resolve info
         self.attribute = attribute
         self.strawberry = strawberry
+        self.lazy: _Lazy | None = None  # see _direct_resolver
 
 
 def _definition(field: GraphQLField) -> _Definition | None:
@@ -161,13 +164,22 @@ def _plan_definition(field: GraphQLField) -> _Definition | None:
         # strawberry's wrapper for a field without resolver, extensions or permissions: it reads the
         # attribute with the default resolver and ignores info
         return _Definition(field.resolve, shape, definition.python_name, definition)
-    return _Definition(_direct_resolver(field, definition) or field.resolve, shape)
+    calls = _direct_resolver(field, definition)
+    planned = _Definition(calls[0] if calls is not None else field.resolve, shape)
+    planned.lazy = calls[1] if calls is not None else None
+    return planned
 
 
-def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> Callable[[Any, Any], Any] | None:
+_Direct = Callable[[Any, _Info], Any]
+_Lazy = Callable[[Any, Callable[[], _Info], Any], Any]
+
+
+def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[_Direct, _Lazy | None] | None:
     """The call strawberry's resolver wrapper makes, without its per-call argument conversion and
     extension chain, for a synchronous resolver that takes no arguments and has no extensions and
-    no exception handlers (for anything else, None: the wrapper itself is called)."""
+    no exception handlers (for anything else, None: the wrapper itself is called). With it, where
+    strawberry would pass a plain `strawberry.Info`, the same call with an Info that builds
+    graphql-core's resolve info on first use (most resolvers only read `context`)."""
     resolve = field.resolve
     resolver = definition.base_resolver
     if resolve is None or getattr(resolve, "__name__", "") != "_resolver" or resolve.__closure__ is None or resolver is None \
@@ -176,12 +188,14 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> Callab
         return None
     try:
         cells = dict(zip(resolve.__code__.co_freevars, (c.cell_contents for c in resolve.__closure__), strict=True))
-    except ValueError:  # an empty cell: not the wrapper this was written against
+        make_info = cells.get("_strawberry_info_from_graphql")
+        converter = dict(zip(make_info.__code__.co_freevars, (c.cell_contents for c in make_info.__closure__ or ()),
+                             strict=True)).get("self") if make_info is not None else None
+    except (ValueError, AttributeError):  # an empty cell, or not the wrapper this was written against
         return None
-    make_info = cells.get("_strawberry_info_from_graphql")
     if make_info is None or cells.get("field_exception_handlers", None) != ():
         return None
-    func = resolver.wrapped_func
+    func: Callable[..., Any] = resolver.wrapped_func
     wants_self = resolver.self_parameter is not None
     source_names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None]
     info_name = resolver.info_parameter.name if resolver.info_parameter is not None else None
@@ -194,7 +208,36 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> Callab
             kwargs[info_name] = make_info(info)
         return func(source, **kwargs) if wants_self else func(**kwargs)
 
-    return direct
+    def lazy(source: Any, build: Callable[[], _Info], context: Any) -> Any:
+        kwargs = {name: source for name in source_names}
+        if info_name is not None:
+            kwargs[info_name] = _LazyInfo(build, definition, context)
+        return func(source, **kwargs) if wants_self else func(**kwargs)
+
+    plain_info = getattr(getattr(converter, "config", None), "info_class", None) is Info
+    return direct, lazy if plain_info else None
+
+
+class _LazyInfo(Info[Any, Any]):
+    """strawberry's Info, with graphql-core's resolve info (a 14-field object and its path) built on
+    first use: a page's `provider` and `history` resolvers only read `context`, which the executor
+    holds (it is what the resolve info would carry)."""
+
+    def __init__(self, build: Callable[[], _Info], field: StrawberryField, context: Any) -> None:  # noqa: D107
+        self._build = build
+        self._field = field
+        self._context = context
+        self._built: _Info | None = None
+
+    @property
+    def _raw_info(self) -> _Info:  # type: ignore[override]
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    @property
+    def context(self) -> Any:
+        return self._context
 
 
 _SHARED = "_takedown_shared_subfields"
@@ -397,6 +440,8 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         try:
             if definition.attribute is not None:
                 value = definition.strawberry.default_resolver(source, definition.attribute)  # type: ignore[union-attr]
+            elif definition.lazy is not None:
+                value = definition.lazy(source, partial(self._info, planned, parent_type, path), self.context_value)
             else:
                 info = self._info(planned, parent_type, path)
                 value = definition.resolve(source, info)
