@@ -131,8 +131,10 @@ async def seed_conference(pool: asyncpg.Pool, organizations: Sequence[Organizati
     """The conference with its agreements and commitments; False when it was all there already.
 
     Each step first looks for what it would create (the conference by title and date, an agreement
-    by title, a commitment by owner and title) and each status change is made only from the state
-    before it, so a run interrupted half-way is completed by the next, without duplicates.
+    by title, a commitment by owner and title), so a run interrupted half-way is completed by the
+    next, without duplicates. A status is set only on what nobody has changed since the seed made
+    it (its version is still the seed's), so the next start of `takedown dev` never undoes a user's
+    change; an agreement closed since, or an owner that is not a party, gets nothing added.
     """
     organizer = next((o for o in organizations if o.kind is K.GOVERNMENT), None)
     if organizer is None:
@@ -158,13 +160,19 @@ async def seed_conference(pool: asyncpg.Pool, organizations: Sequence[Organizati
                 party_ids=parties, idempotency_key=None, now=HELD_AT,
             )
             added = True
-        for before, after in ((AgreementStatus.DRAFT, AgreementStatus.AGREED), (AgreementStatus.AGREED, AgreementStatus.ACTIVE)):
-            if agreement.status is before:
-                agreement = await commands.set_status(pool, viewer, agreement.id, after, expected_version=None, now=HELD_AT)
+        for before, version, after in ((AgreementStatus.DRAFT, 1, AgreementStatus.AGREED),
+                                       (AgreementStatus.AGREED, 2, AgreementStatus.ACTIVE)):
+            if agreement.status is before and agreement.version == version:
+                agreement = await commands.set_status(pool, viewer, agreement.id, after, expected_version=version, now=HELD_AT)
+                added = True
+        if agreement.status is not AgreementStatus.ACTIVE:
+            continue  # closed (or changed) since: nothing more to add to it
         async with pool.acquire() as conn:
             commitments = {(c.owner_id, c.title): c for c in (await store.commitments_of(conn, [agreement.id]))[0]}
         for item in demo.commitments:
             for owner in _ids(organizations, item.owner):
+                if owner not in agreement.party_ids:
+                    continue  # an organization added to the demo after this agreement was made
                 commitment = commitments.get((owner, item.title))
                 if commitment is None:
                     commitment = await commands.add_commitment(
@@ -172,9 +180,11 @@ async def seed_conference(pool: asyncpg.Pool, organizations: Sequence[Organizati
                         description=item.description, due_on=item.due_on, kpi=item.kpi, idempotency_key=None, now=HELD_AT,
                     )
                     added = True
-                if item.status is not CommitmentStatus.PLANNED and commitment.status is CommitmentStatus.PLANNED:
+                if item.status is not CommitmentStatus.PLANNED and commitment.status is CommitmentStatus.PLANNED \
+                        and commitment.version == 1:
                     await commands.change_commitment(
                         pool, viewer, commitment.id, status=item.status, progress=item.progress, note=item.note,
-                        expected_version=None, now=datetime(2018, 6, 1, 9, 0, tzinfo=UTC),
+                        expected_version=1, now=datetime(2018, 6, 1, 9, 0, tzinfo=UTC),
                     )
+                    added = True
     return added

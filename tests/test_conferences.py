@@ -391,6 +391,32 @@ async def test_a_demo_conference_seed_stopped_half_way_is_completed_by_the_next_
         await stopped.close()
 
 
+async def test_seeding_again_never_undoes_a_users_change_to_the_demo(services: Any, settings: Any) -> None:
+    """`takedown dev` seeds on every start: a commitment moved back to PLANNED since stays PLANNED."""
+    from api import seed_conference as demo
+    from api.domain.conferences import CommitmentStatus
+    from api.seed import seed
+    from api.services import conferences as commands
+    from api.store.pool import create_pool
+    from tests.conftest import fresh_database
+
+    pool = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
+    try:
+        seeded = [organization for organization, _ in await seed(pool)]
+        viewer = demo._viewer(next(o for o in seeded if o.kind is K.GOVERNMENT))
+        async with pool.acquire() as conn:
+            pilot = await conn.fetchrow("SELECT id, status FROM commitments WHERE title = 'Pilot victim alerts'")
+        assert pilot["status"] == "IN_PROGRESS"
+        await commands.change_commitment(pool, viewer, pilot["id"], status=CommitmentStatus.PLANNED, progress=0,
+                                         note="on hold", expected_version=None, now=datetime.now(UTC))
+        assert await demo.seed_conference(pool, seeded) is False
+        async with pool.acquire() as conn:
+            after = await conn.fetchrow("SELECT status, progress FROM commitments WHERE id = $1", pilot["id"])
+        assert (after["status"], after["progress"]) == ("PLANNED", 0)
+    finally:
+        await pool.close()
+
+
 async def test_commitment_overdue_is_emitted_once(s: Setup, pool: asyncpg.Pool) -> None:
     from api.services.conferences import mark_overdue_commitments
 

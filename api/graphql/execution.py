@@ -221,7 +221,10 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
 class _LazyInfo(Info[Any, Any]):
     """strawberry's Info, with graphql-core's resolve info (a 14-field object and its path) built on
     first use: a page's `provider` and `history` resolvers only read `context`, which the executor
-    holds (it is what the resolve info would carry)."""
+    holds (it is what the resolve info would carry). Every property and method answers as
+    strawberry's does; what differs is what nothing here does: `type(info) is Info`, its repr,
+    `dataclasses.replace` on it, assigning `_raw_info`, and an `info_class` changed on the schema's
+    config after the field was planned (strawberry reads it per call; the plan, once)."""
 
     def __init__(self, build: Callable[[], _Info], field: StrawberryField, context: Any) -> None:  # noqa: D107
         self._build = build
