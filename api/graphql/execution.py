@@ -54,6 +54,8 @@ from strawberry.types.info import Info
 
 _Leaf = GraphQLScalarType | GraphQLEnumType
 _Info = GraphQLResolveInfo[Any]
+_Direct = Callable[[Any, _Info], Any]  # a strawberry resolver called as strawberry calls it
+_Lazy = Callable[[Any, Callable[[], _Info], Any], Any]  # the same, given a builder of the info and the context
 # Values of these types are never awaitable: no need to ask. Types seen not to be awaitable join
 # _SETTLED (at most _MAX_SETTLED of them: the schema's own types, dates, enums).
 _PLAIN: Final = frozenset({str, int, float, bool, list, tuple, dict})
@@ -133,14 +135,14 @@ class _Definition:
     __slots__ = ("resolve", "shape", "attribute", "strawberry", "lazy")
 
     def __init__(self, resolve: Callable[..., Any], shape: _Shape, attribute: str | None = None,
-                 strawberry: StrawberryField | None = None) -> None:
+                 strawberry: StrawberryField | None = None, lazy: _Lazy | None = None) -> None:
         self.resolve = resolve
         self.shape = shape
         # strawberry reads this attribute with the field's default resolver (getattr unless configured;
         # read on every call, as strawberry does: a later schema may configure another): no resolve info
         self.attribute = attribute
         self.strawberry = strawberry
-        self.lazy: _Lazy | None = None  # see _direct_resolver
+        self.lazy = lazy  # the resolver called with a lazily built Info (see _direct_resolver)
 
 
 def _definition(field: GraphQLField) -> _Definition | None:
@@ -165,13 +167,9 @@ def _plan_definition(field: GraphQLField) -> _Definition | None:
         # attribute with the default resolver and ignores info
         return _Definition(field.resolve, shape, definition.python_name, definition)
     calls = _direct_resolver(field, definition)
-    planned = _Definition(calls[0] if calls is not None else field.resolve, shape)
-    planned.lazy = calls[1] if calls is not None else None
-    return planned
-
-
-_Direct = Callable[[Any, _Info], Any]
-_Lazy = Callable[[Any, Callable[[], _Info], Any], Any]
+    if calls is None:
+        return _Definition(field.resolve, shape)
+    return _Definition(calls[0], shape, lazy=calls[1])
 
 
 def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[_Direct, _Lazy | None] | None:
@@ -202,17 +200,17 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
     if {"info", "_source"} & set(source_names) or info_name == "_source":
         return None  # strawberry's wrapper passes these names its own way (or fails): leave it to it
 
-    def direct(source: Any, info: _Info) -> Any:
+    def call(source: Any, strawberry_info: Any) -> Any:
         kwargs = {name: source for name in source_names}
         if info_name is not None:
-            kwargs[info_name] = make_info(info)
+            kwargs[info_name] = strawberry_info
         return func(source, **kwargs) if wants_self else func(**kwargs)
 
+    def direct(source: Any, info: _Info) -> Any:
+        return call(source, make_info(info) if info_name is not None else None)
+
     def lazy(source: Any, build: Callable[[], _Info], context: Any) -> Any:
-        kwargs = {name: source for name in source_names}
-        if info_name is not None:
-            kwargs[info_name] = _LazyInfo(build, definition, context)
-        return func(source, **kwargs) if wants_self else func(**kwargs)
+        return call(source, _LazyInfo(build, definition, context) if info_name is not None else None)
 
     plain_info = getattr(getattr(converter, "config", None), "info_class", None) is Info
     return direct, lazy if plain_info else None

@@ -16,7 +16,7 @@ from ..domain.ids import to_global_id
 from ..domain.notices import HistoryEntry, Notice, normalize_url
 from ..domain.organizations import Organization, Viewer
 from ..protect import UrlProtector
-from ..store import audit, organizations
+from ..store import audit
 from ..store import notices as store
 from .organizations import KnownOrganizations
 
@@ -86,7 +86,7 @@ async def list_notices(
         items = [v for n in rows[:first] if (v := visible(viewer, n)) is not None]
         if with_organizations and items:
             ids = list({v.notice.provider_id for v in items} | {v.notice.reporter_id for v in items})
-            found = await (known.by_ids(conn, ids) if known is not None else organizations.by_ids(conn, ids))
+            found = await (known or KnownOrganizations()).by_ids(conn, ids)
             orgs = {o.id: o for o in found if o is not None}
     return NoticePage(items, len(rows) > first, total, orgs, history)
 
