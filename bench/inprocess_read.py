@@ -65,9 +65,10 @@ async def main(requests: int, profile: bool) -> None:
     async with stack() as s:
         os.environ.update(s.env)
         from api.app import create_app
-        from api.cli import _settings
+        from api.cli import _freeze_long_lived_objects, _settings
 
         app = create_app(_settings())
+        _freeze_long_lived_objects()  # as `takedown serve` does
         headers = {"Authorization": f"Bearer {s.hotline_token}"}
         async with app.router.lifespan_context(app):
             for _ in range(3):
