@@ -11,6 +11,9 @@ To compare with an earlier revision, check it out beside this one and run this m
     (cd /tmp/before && /path/to/this/.venv/bin/python /path/to/this/bench/inprocess_read.py --root /tmp/before)
     git worktree remove /tmp/before
 
+Each line also gives the time spent in the garbage collector (measured by its own callbacks),
+which moves less than the CPU total when other work shares the machine.
+
 --profile prints cProfile's 40 most expensive functions (cProfile inflates function-call-heavy code:
 use it to find, py-spy to weigh).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -56,6 +60,28 @@ async def call(app: Any, body: bytes, headers: dict[str, str]) -> bytes:
     return b"".join(chunks)
 
 
+class GarbageCollectionTime:
+    """Time spent in the garbage collector (its own callbacks): steadier than the CPU total on a
+    shared machine, so a change to collection settings can be judged in one run."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.seconds = self.longest = 0.0
+        self.runs = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._started
+            self.seconds += took
+            self.longest = max(self.longest, took)
+            self.runs += 1
+
+
 async def main(requests: int, profile: bool) -> None:
     import asyncpg
 
@@ -84,13 +110,18 @@ async def main(requests: int, profile: bool) -> None:
             assert b'"errors"' not in answer and answer.count(b'"reference"') == 50, answer[:300]
             for _ in range(200):
                 await call(app, body, headers)
+            collecting = GarbageCollectionTime()
+            gc.callbacks.append(collecting)
             for _ in range(3):
                 wall, cpu = time.perf_counter(), time.process_time()
+                collecting.reset()
                 for _ in range(requests):
                     await call(app, body, headers)
                 print(f"{(time.process_time() - cpu) / requests * 1e3:.3f} ms CPU, "
                       f"{(time.perf_counter() - wall) / requests * 1e3:.3f} ms wall per page ({requests} pages, "
-                      "PostgreSQL's CPU not included)")
+                      f"PostgreSQL's CPU not included); garbage collection {collecting.seconds / requests * 1e3:.3f} ms "
+                      f"per page, {collecting.runs} collections, the longest {collecting.longest * 1e3:.1f} ms")
+            gc.callbacks.remove(collecting)
             if profile:
                 profiler = cProfile.Profile()
                 profiler.enable()

@@ -58,3 +58,17 @@ def test_the_benchmark_command_produces_every_figure_beside_its_baseline(service
     events = [r for r in rows if r["path"].startswith("events commit")]
     assert all("missing" not in r["measured"] and "errors" not in r["measured"] for r in events), events
     assert "Benchmarks (smoke" in done.stdout and "relay backlog" in done.stdout  # the one table, printed
+
+
+def test_the_in_process_page_measurement_runs_and_reports_cpu_and_collection_time(services: Services) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
+    env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
+    done = subprocess.run([sys.executable, "-m", "bench.inprocess_read", "--requests", "20"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if "ms CPU" in line]
+    assert len(lines) == 3, done.stdout
+    for line in lines:
+        cpu, wall, pages, *_ = _numbers(line)
+        assert cpu > 0 and wall > 0 and pages == 20, line
+        assert "garbage collection" in line and "collections" in line, line

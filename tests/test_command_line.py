@@ -205,3 +205,17 @@ def test_dev_starts_everything_from_nothing_and_stops_it(tmp_path: Path) -> None
         assert {o["id"] for o in again["data"]["organizations"]} == first_ids
     finally:
         stop(process)
+
+
+def test_the_served_process_freezes_its_start_up_objects_and_collects_young_objects_less_often(
+    cli_env: dict[str, str],
+) -> None:
+    """Run in a child process: freezing this test process would keep the test session's garbage for good."""
+    code = ("import gc; from api.cli import YOUNG_GENERATION_THRESHOLD, serve_app; "
+            "before = gc.get_threshold(); serve_app(); "
+            "print(gc.get_freeze_count() > 10_000, gc.get_threshold()[0] == YOUNG_GENERATION_THRESHOLD > before[0], "
+            "gc.get_threshold()[1:] == before[1:])")
+    done = subprocess.run([sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["True", "True", "True"]
