@@ -89,7 +89,7 @@ def serve_app() -> Any:
     settings = _settings()
     logs.configure(settings.log_level)
     app = create_app(settings)
-    _freeze_long_lived_objects()
+    _tune_garbage_collection()
     return app
 
 
@@ -126,7 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 YOUNG_GENERATION_THRESHOLD = 3_000
 
 
-def _freeze_long_lived_objects() -> None:
+def _tune_garbage_collection() -> None:
     """Move what exists now (modules, the schema, the app: ~100,000 objects, all living as long as
     the process) out of the garbage collector's sight, and collect the young generation less often.
     Without the freeze every full collection walks them all: a reportNotices call with 1000 inputs

@@ -90,11 +90,12 @@ async def main(requests: int, profile: bool) -> None:
 
     async with stack() as s:
         os.environ.update(s.env)
+        from api import cli
         from api.app import create_app
-        from api.cli import _freeze_long_lived_objects, _settings
 
-        app = create_app(_settings())
-        _freeze_long_lived_objects()  # as `takedown serve` does
+        app = create_app(cli._settings())
+        # As `takedown serve` does; earlier trees (see --root) call it _freeze_long_lived_objects.
+        (getattr(cli, "_tune_garbage_collection", None) or cli._freeze_long_lived_objects)()
         headers = {"Authorization": f"Bearer {s.hotline_token}"}
         async with app.router.lifespan_context(app):
             for _ in range(3):
