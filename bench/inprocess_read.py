@@ -16,6 +16,11 @@ which moves less than the CPU total when other work shares the machine.
 
 --profile prints cProfile's 40 most expensive functions (cProfile inflates function-call-heavy code:
 use it to find, py-spy to weigh).
+
+--instructions counts the machine instructions per page instead (valgrind's callgrind, counting
+only the measured pages): the same for the same code and inputs whatever else the machine is
+doing, so a change of a few percent shows, where CPU time on a shared machine moves by 20-30%
+between runs. Under valgrind a run takes a few minutes; use --requests 20-50.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import gc
 import json
 import os
 import pstats
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -82,7 +89,7 @@ class GarbageCollectionTime:
             self.runs += 1
 
 
-async def main(requests: int, profile: bool) -> None:
+async def main(requests: int, profile: bool, instrument: bool) -> None:
     import asyncpg
 
     from bench.harness import stack
@@ -111,6 +118,12 @@ async def main(requests: int, profile: bool) -> None:
             assert b'"errors"' not in answer and answer.count(b'"reference"') == 50, answer[:300]
             for _ in range(200):
                 await call(app, body, headers)
+            if instrument:  # run by --instructions, under callgrind: count these pages only
+                callgrind_control("on")
+                for _ in range(requests):
+                    await call(app, body, headers)
+                callgrind_control("off")
+                return
             collecting = GarbageCollectionTime()
             gc.callbacks.append(collecting)
             for _ in range(3):
@@ -132,11 +145,32 @@ async def main(requests: int, profile: bool) -> None:
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
 
 
+def callgrind_control(instrumentation: str) -> None:
+    subprocess.run(["callgrind_control", "-i", instrumentation, str(os.getpid())], check=True, capture_output=True)
+
+
+def count_instructions(requests: int, root: str | None) -> None:
+    """This module again, under callgrind, with instrumentation on for the measured pages only."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "callgrind.out")
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+                   sys.executable, os.path.abspath(__file__), "--requests", str(requests), "--under-callgrind"]
+        subprocess.run(command + (["--root", root] if root else []), check=True, capture_output=True, timeout=1800)
+        with open(out) as counts:
+            total = next(int(line.split()[1]) for line in counts if line.startswith("totals:"))
+    print(f"{total / requests / 1e6:.2f} million instructions per page ({requests} pages, callgrind)")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--root", help="the tree whose api package to measure (default: this one)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions per page under callgrind")
+    parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instructions:
+        count_instructions(args.requests, args.root)
+        sys.exit(0)
     sys.path.insert(0, args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    asyncio.run(asyncio.wait_for(main(args.requests, args.profile), timeout=600))
+    asyncio.run(asyncio.wait_for(main(args.requests, args.profile, args.under_callgrind), timeout=1500))

@@ -72,3 +72,13 @@ def test_the_in_process_page_measurement_runs_and_reports_cpu_and_collection_tim
         cpu, wall, pages, *_ = _numbers(line)
         assert cpu > 0 and wall > 0 and pages == 20, line
         assert "garbage collection" in line and "collections" in line, line
+
+
+def test_the_in_process_page_measurement_counts_instructions_under_callgrind(services: Services) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
+    env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
+    done = subprocess.run([sys.executable, "-m", "bench.inprocess_read", "--instructions", "--requests", "2"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    millions, pages = _numbers(done.stdout)[:2]
+    assert pages == 2 and 1 < millions < 1000, done.stdout  # a page is millions of instructions, not none or all of the set-up
