@@ -112,6 +112,20 @@ async def test_paging_is_stable_and_complete(make: Factory) -> None:
     assert error_codes(await hotline.gql(LIST, {"after": "garbage"})) == ["BAD_USER_INPUT"]
 
 
+async def test_paging_resumes_after_any_edges_cursor(make: Factory) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    made = [(await report(hotline, provider))["id"] for _ in range(4)]
+    f = {"providerIds": [to_global_id("Organization", provider.id)]}
+    page = (await hotline.gql(LIST, {"f": f, "first": 3}))["data"]["notices"]
+    cursors = [e["cursor"] for e in page["edges"]]
+    assert len(set(cursors)) == 3 and cursors[-1] == page["pageInfo"]["endCursor"]
+    newest_first = list(reversed(made))
+    for position, cursor in enumerate(cursors):
+        rest = (await hotline.gql(LIST, {"f": f, "first": 10, "after": cursor}))["data"]["notices"]
+        assert [e["node"]["id"] for e in rest["edges"]] == newest_first[position + 1:]
+
+
 # asyncpg's own statements: connection reset on release, type introspection, JIT toggling.
 BOOKKEEPING = ("SELECT pg_advisory_unlock_all()", "WITH RECURSIVE typeinfo_tree", "SELECT current_setting('jit')",
                "SELECT set_config('jit'")
