@@ -205,7 +205,7 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
         return None  # strawberry's wrapper passes these names its own way (or fails): leave it to it
 
     def call(source: Any, strawberry_info: Any) -> Any:
-        kwargs = {name: source for name in source_names}
+        kwargs = dict.fromkeys(source_names, source)  # (a comprehension is a call of its own)
         if info_name is not None:
             kwargs[info_name] = strawberry_info
         return func(source, **kwargs) if wants_self else func(**kwargs)

@@ -28,6 +28,7 @@ from ..domain.notices import (
     pdq_bits,
 )
 from ..domain.organizations import OrganizationKind
+from .records import rebuild
 
 COLUMNS = """
     n.id, n.reference, n.status, n.category, n.provider_id, n.reporter_id, n.url_ciphertext, n.url_key_id,
@@ -129,23 +130,23 @@ _ACTOR_KIND = {m.value: m for m in OrganizationKind}
 
 
 def to_notice(row: asyncpg.Record) -> Notice:
-    return Notice(
-        id=row["id"],
-        reference=row["reference"],
-        status=_STATUS[row["status"]],
-        category=_CATEGORY[row["category"]],
-        provider_id=row["provider_id"],
-        reporter_id=row["reporter_id"],
-        url_ciphertext=bytes(row["url_ciphertext"]),
-        url_key_id=row["url_key_id"],
-        reported_at=row["reported_at"],
-        due_at=row["due_at"],
-        acknowledged_at=row["acknowledged_at"],
-        removed_at=row["removed_at"],
-        refusal_reason=_REFUSAL[row["refusal_reason"]] if row["refusal_reason"] else None,
-        preservation_requested=row["preservation_requested"],
-        version=row["version"],
-    )
+    return rebuild(Notice, {
+        "id": row["id"],
+        "reference": row["reference"],
+        "status": _STATUS[row["status"]],
+        "category": _CATEGORY[row["category"]],
+        "provider_id": row["provider_id"],
+        "reporter_id": row["reporter_id"],
+        "url_ciphertext": bytes(row["url_ciphertext"]),
+        "url_key_id": row["url_key_id"],
+        "reported_at": row["reported_at"],
+        "due_at": row["due_at"],
+        "acknowledged_at": row["acknowledged_at"],
+        "removed_at": row["removed_at"],
+        "refusal_reason": _REFUSAL[row["refusal_reason"]] if row["refusal_reason"] else None,
+        "preservation_requested": row["preservation_requested"],
+        "version": row["version"],
+    })
 
 
 @dataclass(frozen=True)
@@ -241,13 +242,13 @@ async def history(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[Hi
 
 
 def _history_entry(at: datetime, from_status: str | None, to_status: str, actor_kind: str, note: str | None) -> HistoryEntry:
-    return HistoryEntry(
-        at=at,
-        from_status=_STATUS[from_status] if from_status else None,
-        to_status=_STATUS[to_status],
-        actor_kind=_ACTOR_KIND[actor_kind],
-        note=note,
-    )
+    return rebuild(HistoryEntry, {
+        "at": at,
+        "from_status": _STATUS[from_status] if from_status else None,
+        "to_status": _STATUS[to_status],
+        "actor_kind": _ACTOR_KIND[actor_kind],
+        "note": note,
+    })
 
 
 async def hashes(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[ContentHash]]:

@@ -1,0 +1,66 @@
+"""Notices and history entries read back from the database are the frozen records their classes
+would build: every field set (no more, no fewer), equal to a normally built one, still frozen."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from api.domain.ids import from_global_id
+from api.domain.notices import ContentCategory, HistoryEntry, Notice, NoticeStatus
+from api.domain.organizations import OrganizationKind as K
+from api.domain.organizations import Role
+from api.store import notices as store
+from api.store.records import rebuild
+from tests.conftest import Factory
+from tests.notices_helpers import act, report
+
+
+def fields(record: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(record)}
+
+
+def as_built_by_the_class(record: Any) -> Any:
+    return type(record)(**{name: getattr(record, name) for name in fields(record)})
+
+
+@pytest.mark.parametrize("cls", [Notice, HistoryEntry])
+def test_rebuilt_classes_have_nothing_their_init_would_add(cls: type) -> None:
+    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
+    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               for f in dataclasses.fields(cls))
+
+
+async def test_notices_and_history_read_from_rows_are_complete_frozen_records(make: Factory, pool: asyncpg.Pool) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    company = await make.member(K.COMPANY, Role.ANALYST)
+    made = await report(hotline, company.organization)
+    await act(company, "acknowledge", made["id"])
+    notice_id = from_global_id(made["id"])[1]
+    async with pool.acquire() as conn:
+        [notice] = await store.by_ids(conn, [notice_id])
+        [entries] = await store.history(conn, [notice_id])
+    assert notice is not None and len(entries) == 2
+    for record in (notice, *entries):
+        assert set(vars(record)) == fields(record), "every field, under its own name, and nothing else"
+        assert record == as_built_by_the_class(record) and hash(record) == hash(as_built_by_the_class(record))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            record.note = "changed"  # type: ignore[misc, union-attr]
+    assert notice.status is NoticeStatus.ACKNOWLEDGED and notice.category is ContentCategory.BASELINE_CSAM
+    assert [e.to_status for e in entries] == [NoticeStatus.NOTIFIED, NoticeStatus.ACKNOWLEDGED]
+    assert dataclasses.replace(notice, version=notice.version + 1).version == notice.version + 1
+
+
+def test_rebuild_refuses_values_that_do_not_name_every_field() -> None:
+    entry = {"at": datetime.now(UTC), "from_status": None, "to_status": NoticeStatus.NOTIFIED, "actor_kind": K.HOTLINE}
+    with pytest.raises(TypeError, match="HistoryEntry has 5 fields, given 4"):
+        rebuild(HistoryEntry, entry)
+    with pytest.raises(TypeError, match="given 6"):
+        rebuild(HistoryEntry, {**entry, "note": None, "id": uuid4()})
+    assert rebuild(HistoryEntry, {**entry, "note": None}) == HistoryEntry(**entry, note=None)
