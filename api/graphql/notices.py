@@ -114,9 +114,8 @@ class NoticeType(Node):
 
     def _organization(self, info: Info, organization_id: UUID) -> OrganizationType | Awaitable[OrganizationType]:
         """A plain value when prefetched; otherwise an awaitable, which graphql-core awaits."""
-        if self.prefetched_orgs is not None and organization_id in self.prefetched_orgs:
-            return self.prefetched_orgs[organization_id]
-        return load_organization(info, organization_id)
+        found = self.prefetched_orgs.get(organization_id) if self.prefetched_orgs is not None else None
+        return found if found is not None else load_organization(info, organization_id)
 
     @strawberry.field(description="Null below the FULL tier. Every read is written to the audit log.")
     async def url(self, info: Info) -> str | None:
