@@ -214,3 +214,34 @@ def test_enforcement_list_scope_agrees_with_the_tier_table(kind: K) -> None:
     for provider in (me, other):
         sees = access.enforcement_tier(viewer(kind, org=me), provider_id=provider) is not None
         assert sees is (scope is None or scope == provider)
+
+
+def _notice(reporter_id, provider_id):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from api.domain.notices import ContentCategory, Notice, NoticeStatus
+
+    now = datetime.now(UTC)
+    return Notice(id=uuid4(), reference="TD-1", status=NoticeStatus.NOTIFIED, category=ContentCategory.BASELINE_CSAM,
+                  provider_id=provider_id, reporter_id=reporter_id, url_ciphertext=b"", url_key_id="k", reported_at=now,
+                  due_at=now, acknowledged_at=None, removed_at=None, refusal_reason=None, preservation_requested=False,
+                  version=1)
+
+
+@pytest.mark.parametrize("kind", list(K))
+@pytest.mark.parametrize("org", [REPORTER, PROVIDER, OTHER])
+def test_a_page_of_notices_is_seen_notice_by_notice_at_each_ones_own_tier(kind: K, org) -> None:  # type: ignore[no-untyped-def]
+    """visible_all works a tier out once per (reporter, provider) pair: the same answers as asking for each notice."""
+    from api.services.notice_reads import Visible, visible_all
+
+    pairs = [(REPORTER, PROVIDER), (OTHER, PROVIDER), (REPORTER, PROVIDER), (REPORTER, OTHER), (OTHER, REPORTER),
+             (OTHER, PROVIDER), (PROVIDER, REPORTER)]
+    notices = [_notice(reporter, provider) for reporter, provider in pairs]
+    who = viewer(kind, org=org)
+    expected = [Visible(n, tier) for n in notices
+                if (tier := access.notice_tier(who, reporter_id=n.reporter_id, provider_id=n.provider_id)) is not None]
+    assert visible_all(who, notices) == expected
+    if (kind, org) == (K.HOTLINE, REPORTER):  # a page mixing tiers, with pairs repeated
+        assert [v.tier for v in expected] == [Tier.FULL, Tier.STATUS, Tier.FULL, Tier.FULL, Tier.FULL, Tier.STATUS, Tier.FULL]
+    if (kind, org) == (K.COMPANY, PROVIDER):  # and one leaving notices out
+        assert [v.notice for v in expected] == [notices[i] for i in (0, 1, 2, 5, 6)]
