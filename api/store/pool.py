@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
+import orjson
 from asyncpg.connection import LoggedQuery
 
 from ..settings import Settings
@@ -41,9 +41,16 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
         return ""
 
 
+def _json_text(value: object) -> str:
+    """JSON for a json/jsonb parameter, by orjson (every event's envelope passes here: the standard
+    library's encoder was ~3% of a single report). Stricter than json.dumps only where the platform
+    never goes: keys must be strings and integers fit 64 bits (it raises TypeError otherwise)."""
+    return orjson.dumps(value).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection, observer: QueryObserver | None = None) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
     if observer is not None:
         conn.add_query_logger(observer)
 
