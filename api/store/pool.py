@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -41,16 +42,13 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg shi
         return ""
 
 
-def _json_text(value: object) -> str:
-    """JSON for a json/jsonb parameter, by orjson (every event's envelope passes here: the standard
-    library's encoder was ~3% of a single report). Stricter than json.dumps only where the platform
-    never goes: keys must be strings and integers fit 64 bits (it raises TypeError otherwise)."""
-    return orjson.dumps(value).decode()
-
-
 async def _init_connection(conn: asyncpg.Connection, observer: QueryObserver | None = None) -> None:
-    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=_json_text, decoder=orjson.loads, schema="pg_catalog")
+    # Written by the standard library, which refuses what is not plain JSON (a UUID, a datetime, a
+    # domain object): an event envelope is kept and published for good, so a forgotten conversion
+    # must fail, and orjson would write those silently. Read by orjson (the same values for what
+    # is written here; subscriptions decode an envelope per event).
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog")
     if observer is not None:
         conn.add_query_logger(observer)
 
