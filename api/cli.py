@@ -122,7 +122,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # request set off collections that found nothing to free: reference counting frees nearly all of
 # a request's objects once it is answered. `python -m bench.inprocess_read` (the same run, per
 # page): collection 0.13 ms at 700 (~990 collections per 1,000 pages), 0.035 ms at 3,000 (~30,
-# the longest ~2 ms) and at 10,000 (~8, but pauses up to 13 ms, which a p99 would feel).
+# the longest ~2 ms) and at 10,000 (~8, but pauses up to 13 ms, which a p99 would feel). Set by
+# `takedown serve` only: `takedown dev` and the tests run with Python's defaults.
 YOUNG_GENERATION_THRESHOLD = 3_000
 
 

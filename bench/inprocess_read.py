@@ -17,10 +17,12 @@ which moves less than the CPU total when other work shares the machine.
 --profile prints cProfile's 40 most expensive functions (cProfile inflates function-call-heavy code:
 use it to find, py-spy to weigh).
 
---instructions counts the machine instructions per page instead (valgrind's callgrind, counting
-only the measured pages): the same for the same code and inputs whatever else the machine is
-doing, so a change of a few percent shows, where CPU time on a shared machine moves by 20-30%
-between runs. Under valgrind a run takes a few minutes; use --requests 20-50.
+--instructions counts the machine instructions per page instead (valgrind's callgrind, with
+instrumentation switched on around the measured pages, so the switching itself adds a small
+constant): the same for the same code and inputs whatever else the machine is doing, so a change
+of a percent or two shows, where CPU time on a shared machine moves by 20-30% between runs. Runs
+repeat within ~0.5%; a figure below that needs repeated runs. It needs valgrind (and its
+callgrind_control) on the PATH; by default it measures 30 pages, which takes under a minute.
 """
 
 from __future__ import annotations
@@ -101,8 +103,11 @@ async def main(requests: int, profile: bool, instrument: bool) -> None:
         from api.app import create_app
 
         app = create_app(cli._settings())
-        # As `takedown serve` does; earlier trees (see --root) call it _freeze_long_lived_objects.
-        (getattr(cli, "_tune_garbage_collection", None) or cli._freeze_long_lived_objects)()
+        # As `takedown serve` does. Earlier trees (see --root) call it _freeze_long_lived_objects, and
+        # trees older than that run with Python's defaults, as they were served.
+        tune = getattr(cli, "_tune_garbage_collection", None) or getattr(cli, "_freeze_long_lived_objects", None)
+        if tune is not None:
+            tune()
         headers = {"Authorization": f"Bearer {s.hotline_token}"}
         async with app.router.lifespan_context(app):
             for _ in range(3):
@@ -119,6 +124,7 @@ async def main(requests: int, profile: bool, instrument: bool) -> None:
             for _ in range(200):
                 await call(app, body, headers)
             if instrument:  # run by --instructions, under callgrind: count these pages only
+                gc.collect()  # each run starts from the same collector state
                 callgrind_control("on")
                 for _ in range(requests):
                     await call(app, body, headers)
@@ -155,7 +161,9 @@ def count_instructions(requests: int, root: str | None) -> None:
         out = os.path.join(folder, "callgrind.out")
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                    sys.executable, os.path.abspath(__file__), "--requests", str(requests), "--under-callgrind"]
-        subprocess.run(command + (["--root", root] if root else []), check=True, capture_output=True, timeout=1800)
+        done = subprocess.run(command + (["--root", root] if root else []), capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            sys.exit(f"the measurement under callgrind failed:\n{done.stderr[-3000:]}")
         with open(out) as counts:
             total = next(int(line.split()[1]) for line in counts if line.startswith("totals:"))
     print(f"{total / requests / 1e6:.2f} million instructions per page ({requests} pages, callgrind)")
@@ -163,12 +171,14 @@ def count_instructions(requests: int, root: str | None) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, help="pages measured (default 1000; 30 with --instructions)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--root", help="the tree whose api package to measure (default: this one)")
     parser.add_argument("--instructions", action="store_true", help="count instructions per page under callgrind")
     parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 30 if args.instructions else 1000
     if args.instructions:
         count_instructions(args.requests, args.root)
         sys.exit(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -9,8 +10,10 @@ import pytest
 from api.domain import access
 from api.domain.access import Action, Relation, Tier
 from api.domain.errors import Forbidden
+from api.domain.notices import ContentCategory, Notice, NoticeStatus
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role, Viewer
+from api.services.notice_reads import Visible, visible_all
 
 REPORTER, PROVIDER, OTHER = uuid4(), uuid4(), uuid4()
 
@@ -217,10 +220,6 @@ def test_enforcement_list_scope_agrees_with_the_tier_table(kind: K) -> None:
 
 
 def _notice(reporter_id, provider_id):  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
-    from api.domain.notices import ContentCategory, Notice, NoticeStatus
-
     now = datetime.now(UTC)
     return Notice(id=uuid4(), reference="TD-1", status=NoticeStatus.NOTIFIED, category=ContentCategory.BASELINE_CSAM,
                   provider_id=provider_id, reporter_id=reporter_id, url_ciphertext=b"", url_key_id="k", reported_at=now,
@@ -232,8 +231,6 @@ def _notice(reporter_id, provider_id):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("org", [REPORTER, PROVIDER, OTHER])
 def test_a_page_of_notices_is_seen_notice_by_notice_at_each_ones_own_tier(kind: K, org) -> None:  # type: ignore[no-untyped-def]
     """visible_all works a tier out once per (reporter, provider) pair: the same answers as asking for each notice."""
-    from api.services.notice_reads import Visible, visible_all
-
     pairs = [(REPORTER, PROVIDER), (OTHER, PROVIDER), (REPORTER, PROVIDER), (REPORTER, OTHER), (OTHER, REPORTER),
              (OTHER, PROVIDER), (PROVIDER, REPORTER)]
     notices = [_notice(reporter, provider) for reporter, provider in pairs]

@@ -67,6 +67,8 @@ _UNCHANGED: Final[dict[Any, type]] = {GraphQLString: str, GraphQLID: str, GraphQ
 # A Path (a NamedTuple) made without its Python-level __new__: half the cost, the same object,
 # for the few hundred a page makes.
 _new_path: Final = tuple.__new__
+if Path._fields != ("prev", "key", "typename"):
+    raise ImportError(f"graphql-core's Path has fields {Path._fields}: _new_path builds it from three")
 
 # Returned by a fast completion that cannot complete the value (before doing any work):
 # graphql-core's own completion takes it from there.
@@ -205,7 +207,7 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
         return None  # strawberry's wrapper passes these names its own way (or fails): leave it to it
 
     def call(source: Any, strawberry_info: Any) -> Any:
-        kwargs = dict.fromkeys(source_names, source)  # (a comprehension is a call of its own)
+        kwargs = dict.fromkeys(source_names, source)  # (on Python 3.11 a comprehension is a call of its own)
         if info_name is not None:
             kwargs[info_name] = strawberry_info
         return func(source, **kwargs) if wants_self else func(**kwargs)

@@ -51,7 +51,7 @@ def visible(viewer: Viewer, notice: Notice | None) -> Visible | None:
 def visible_all(viewer: Viewer, notices: Iterable[Notice]) -> list[Visible]:
     """`visible` for many notices, the tier worked out once per (reporter, provider) pair: it is a
     function of the viewer and those two ids alone (`access.notice_tier`'s arguments), and a page
-    has a handful of pairs. Building the policy's Relation for each of 50 notices was ~3% of
+    has a handful of pairs. Building the policy's Relation for each of 50 notices was ~5% of
     serving a page (`python -m bench.inprocess_read --instructions`)."""
     tiers: dict[tuple[UUID, UUID], Tier | None] = {}
     shown: list[Visible] = []
