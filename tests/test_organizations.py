@@ -9,7 +9,11 @@ import pytest
 
 from api.domain.ids import to_global_id
 from api.domain.organizations import OrganizationKind as K
-from api.domain.organizations import Role
+from api.domain.organizations import Role, Viewer
+from api.graphql.context import Loaders
+from api.resources import Resources
+from api.settings import Settings
+from api.store.pool import create_pool
 from tests.conftest import Factory, Member, error_codes
 
 CREATE = """
@@ -104,3 +108,20 @@ async def test_the_database_refuses_to_change_or_delete_an_organization(pool: as
             finally:
                 await attempt.rollback()  # were the guard ever gone, the shared test database stays whole
         assert await conn.fetchval("SELECT kind FROM organizations WHERE id = $1", org.id) == "COMPANY"
+
+
+async def test_the_organization_loader_reads_known_organizations_without_the_database(make: Factory, settings: Settings) -> None:
+    """Organizations never change, so one this process has read comes from memory: with the pool
+    closed, a known organization still loads, and an unknown one needs the database."""
+    known, unknown = await make.organization(K.COMPANY), await make.organization(K.POLICE)
+    resources = Resources.build(settings)
+    resources.pool = await create_pool(settings)
+    viewer = Viewer("test", known.id, K.COMPANY, frozenset({Role.MEMBER}))
+    assert (await Loaders(resources, lambda: viewer).organization.load(known.id)) == known
+    await resources.pool.close()
+    try:
+        assert (await Loaders(resources, lambda: viewer).organization.load(known.id)) == known
+        with pytest.raises(asyncpg.InterfaceError, match="closed|closing"):
+            await Loaders(resources, lambda: viewer).organization.load(unknown.id)
+    finally:
+        await resources.http.aclose()

@@ -42,7 +42,15 @@ class Loaders:
 
     @cached_property
     def organization(self) -> DataLoader[UUID, Organization | None]:
-        return DataLoader(self._batch(self.resources.organizations.by_ids))
+        known = self.resources.organizations
+        read = self._batch(known.by_ids)
+
+        async def load(keys: list[UUID]) -> list[Organization | None]:
+            """Without a connection when this process already knows them all (the usual case)."""
+            remembered = known.remembered(keys)
+            return list(remembered) if remembered is not None else await read(keys)
+
+        return DataLoader(load)
 
     @cached_property
     def notice(self) -> DataLoader[UUID, Notice | None]:

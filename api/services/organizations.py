@@ -35,6 +35,17 @@ class KnownOrganizations:
         if len(self._kinds) < self._limit:
             self._kinds[organization_id] = kind
 
+    def remembered(self, ids: Sequence[UUID]) -> list[Organization] | None:
+        """All of them from memory, in key order; None when any has to be read."""
+        records = self._records
+        found: list[Organization] = []
+        for organization_id in ids:
+            organization = records.get(organization_id)
+            if organization is None:
+                return None
+            found.append(organization)
+        return found
+
     async def by_ids(self, conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[Organization | None]:
         """In key order, None where missing (the shape of store.by_ids); only the unknown are read."""
         records = self._records
