@@ -57,7 +57,7 @@ class Sizes:
     relay_rows: int  # the relay's backlog
 
 
-FULL = Sizes("full", 9, 1000, 20_000, 2000, 600, (1, 100, 500), 2000, 100_000, 7, 100_000)
+FULL = Sizes("full", 9, 1000, 20_000, 2000, 1000, (1, 100, 500), 2000, 100_000, 7, 100_000)
 QUICK = Sizes("quick", 3, 1000, 2000, 200, 60, (1, 20, 50), 150, 20_000, 3, 10_000)
 SMOKE = Sizes("smoke", 2, 50, 500, 32, 10, (1, 3, 5), 60, 2000, 2, 2000)
 SIZES = {s.name: s for s in (FULL, QUICK, SMOKE)}
@@ -311,6 +311,40 @@ async def load(call: Callable[[], Awaitable[Any]], *, concurrency: int, requests
     begin = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     return Load(len(latencies), time.perf_counter() - begin, latencies)
+
+
+async def alternating(sides: dict[str, tuple[Callable[[], Awaitable[Any]], dict[str, list[int]]]], *, concurrency: int,
+                      requests: int, database: str) -> dict[str, tuple[Load, dict[str, float | None]]]:
+    """Each side's closed-loop load in alternating slices (A B, B A, A B, ...) instead of one after the
+    other: this machine's speed drifts by 2x within minutes (and moves within seconds), and a ratio
+    of two figures measured one after the other measured the drift as much as the code. Each side gets `requests` in all, its
+    latencies from every slice, its rate from its own slices' time, and its CPU per request (the
+    side's processes and the database's backends, metered per slice) summed over its slices."""
+    slices = max(1, min(5, requests // (4 * concurrency)))
+    names = list(sides)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    seconds = dict.fromkeys(names, 0.0)
+    cpu: dict[str, dict[str, float | None]] = {name: {} for name in names}
+    for index in range(slices):
+        share = requests // slices + (1 if index < requests % slices else 0)
+        for name in names if index % 2 == 0 else names[::-1]:
+            call, pids = sides[name]
+            meter = CpuMeter(pids, database=database)
+            await meter.start()
+            result = await load(call, concurrency=concurrency, requests=share)
+            for group, ms in (await meter.per_request(1)).items():  # milliseconds used in this slice
+                if ms is not None:
+                    cpu[name][group] = (cpu[name].get(group) or 0.0) + ms
+                else:
+                    cpu[name].setdefault(group, None)
+            latencies[name].extend(result.latencies)
+            seconds[name] += result.seconds
+    measured = {}
+    for name in names:
+        done = len(latencies[name])
+        per_request = {group: None if ms is None else ms / max(done, 1) for group, ms in cpu[name].items()}
+        measured[name] = (Load(done, seconds[name], latencies[name]), per_request)
+    return measured
 
 
 def median(values: list[float]) -> float:

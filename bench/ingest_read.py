@@ -5,7 +5,8 @@ HMAC, one transaction with history, outbox and audit rows) against plain asyncpg
 same notice and outbox rows with unnest in batches of 500; reportNotice singly at concurrency 16
 against one plain transaction per row at concurrency 16.
 Read: notices(first: 50) with provider and history at concurrency 1 and 32 against a bare
-Starlette endpoint returning the same rows from the same pool (bench/bare.py).
+Starlette endpoint returning the same rows from the same pool (bench/bare.py), the two measured
+in alternating slices (harness.alternating) so that the machine's drift falls on both.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ import asyncpg
 from bench.harness import (
     ROOT,
     CpuMeter,
-    Load,
     Row,
     Sizes,
     Stack,
+    alternating,
     load,
     median,
     served,
@@ -143,17 +144,16 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
                 body = await bare.post_json("/notices", {"provider": str(stack.company.id)})
                 assert len(body["data"]["notices"]["edges"]) == 50
 
+            async def api_page() -> None:
+                await post(PAGE, page_vars)
+
             for concurrency in (1, 32):
-                await load(lambda: post(PAGE, page_vars), concurrency=concurrency, requests=20)  # warm-up
-                meter = CpuMeter({"API": [api_process.pid]}, database=stack.dsn)
-                await meter.start()
-                api: Load = await load(lambda: post(PAGE, page_vars), concurrency=concurrency, requests=reads)
-                api_cpu = await meter.per_request(api.requests)
+                await load(api_page, concurrency=concurrency, requests=20)  # warm-up
                 await load(bare_page, concurrency=concurrency, requests=20)
-                meter = CpuMeter({"bare": [bare_process.pid]}, database=stack.dsn)
-                await meter.start()
-                baseline: Load = await load(bare_page, concurrency=concurrency, requests=reads)
-                bare_cpu = await meter.per_request(baseline.requests)
+                measured = await alternating({"api": (api_page, {"API": [api_process.pid]}),
+                                              "bare": (bare_page, {"bare": [bare_process.pid]})},
+                                             concurrency=concurrency, requests=reads, database=stack.dsn)
+                (api, api_cpu), (baseline, bare_cpu) = measured["api"], measured["bare"]
                 ratio = api.rate / baseline.rate
                 target = ">= 40%" + (", p99 < 100 ms" if concurrency == 32 else "")
                 met = ratio >= 0.40 and (concurrency != 32 or api.p(0.99) < 100)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
-from bench.harness import CpuMeter
+from api.settings import Settings
+from bench.harness import CpuMeter, alternating
 
 BURN = "import sys, time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass\nsys.stdin.read()"
 
@@ -33,3 +38,24 @@ async def test_cpu_used_before_the_start_is_not_counted_and_an_exited_process_is
             process.wait()
     assert costs["early"] is None
     assert costs["late"] is not None and 0 <= costs["late"] < 100
+
+
+async def test_two_sides_are_measured_in_alternating_slices_each_with_its_own_time_and_cpu(settings: Settings) -> None:
+    """bench.harness.alternating: A B, B A, A B ... so a drift in the machine's speed falls on both sides."""
+    order: list[str] = []
+
+    def side(name: str, pause: float) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            order.append(name)
+            await asyncio.sleep(pause)
+        return call
+
+    measured = await alternating({"a": (side("a", 0.001), {"me": [os.getpid()]}), "b": (side("b", 0.02), {"me": [os.getpid()]})},
+                                 concurrency=1, requests=23, database=settings.database_url)
+    runs = [(name, len(list(group))) for name, group in itertools.groupby(order)]
+    # slices of 5, 5, 5, 4, 4 requests, each side's turn first in every other slice
+    assert runs == [("a", 5), ("b", 10), ("a", 10), ("b", 9), ("a", 8), ("b", 4)], runs
+    (a, a_cpu), (b, b_cpu) = measured["a"], measured["b"]
+    assert a.requests == b.requests == 23 and len(a.latencies) == len(b.latencies) == 23
+    assert a.rate > 2 * b.rate, (a.rate, b.rate)  # each side's rate from its own slices' time (shared time: equal)
+    assert set(a_cpu) == set(b_cpu) == {"me", "PostgreSQL"} and a_cpu["me"] is not None and a_cpu["me"] >= 0
