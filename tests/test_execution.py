@@ -450,6 +450,15 @@ class Asker:
     def who(self, info: strawberry.Info) -> str:
         return f"{type(info).__name__}|{info.context['who']}"
 
+    # Other shapes of the same call: info by keyword only, and under another name.
+    @strawberry.field
+    def by_keyword(self, *, info: strawberry.Info) -> str:
+        return f"{self.name}|{info.field_name}|{info.context['who']}"
+
+    @strawberry.field
+    def renamed(self, asked: strawberry.Info) -> str:
+        return f"{self.name}|{asked.field_name}|{asked.context['who']}"
+
 
 @strawberry.type
 class InfoQuery:
@@ -465,12 +474,15 @@ class OwnInfo(strawberry.Info):  # type: ignore[type-arg]
 def test_resolvers_see_the_same_info_on_the_fast_path() -> None:
     def ask(execution_context: type[StrawberryGraphQLCoreExecutionContext], config: StrawberryConfig | None = None) -> Any:
         schema = strawberry.Schema(query=InfoQuery, execution_context_class=execution_context, config=config)
-        result = asyncio.run(schema.execute("{ askers { about who } }", context_value={"who": "me"}))
+        result = asyncio.run(schema.execute("{ askers { about who byKeyword renamed } }", context_value={"who": "me"}))
         assert result.errors is None, result.errors
         return result.data
 
     fast, core = ask(ExecutionContext), ask(StrawberryGraphQLCoreExecutionContext)
-    assert [a["about"] for a in fast["askers"]] == [a["about"] for a in core["askers"]]
+    without_type = [{k: v for k, v in a.items() if k != "who"} for a in fast["askers"]]
+    assert without_type == [{k: v for k, v in a.items() if k != "who"} for a in core["askers"]]  # `who` names the type
+    assert [(a["byKeyword"], a["renamed"]) for a in fast["askers"]] == [("a|byKeyword|me", "a|renamed|me"),
+                                                                        ("b|byKeyword|me", "b|renamed|me")]
     assert fast["askers"][0]["about"] == "True|about|me|['about']|['askers', 0, 'about']"
     # A configured info class is what the resolver gets, as strawberry would give it.
     own = ask(ExecutionContext, StrawberryConfig(info_class=OwnInfo))

@@ -21,6 +21,7 @@ called what it would have called (tests/test_execution.py runs the same queries 
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -215,11 +216,27 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
     def direct(source: Any, info: _Info) -> Any:
         return call(source, make_info(info) if info_name is not None else None)
 
-    def lazy(source: Any, build: Callable[[], _Info], context: Any) -> Any:
-        return call(source, _LazyInfo(build, definition, context) if info_name is not None else None)
+    if wants_self and not source_names and info_name is not None and _second_positional(func) == info_name:
+        def lazy(source: Any, build: Callable[[], _Info], context: Any) -> Any:
+            """The usual shape, `def field(self, info)`: info passed by position, no keywords built."""
+            return func(source, _LazyInfo(build, definition, context))
+    else:
+        def lazy(source: Any, build: Callable[[], _Info], context: Any) -> Any:
+            return call(source, _LazyInfo(build, definition, context) if info_name is not None else None)
 
     plain_info = getattr(getattr(converter, "config", None), "info_class", None) is Info
     return direct, lazy if plain_info else None
+
+
+def _second_positional(func: Callable[..., Any]) -> str | None:
+    """The name of `func`'s second parameter when it can be passed by position (the first is self)."""
+    try:
+        parameters = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if len(parameters) < 2 or any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters[:2]):
+        return None
+    return parameters[1].name
 
 
 class _LazyInfo(Info[Any, Any]):
