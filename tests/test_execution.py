@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import enum
+import functools
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NewType
 
 import pytest
@@ -436,6 +437,14 @@ def test_plans_kept_across_requests_go_when_the_parser_cache_lets_their_query_go
     assert len(kept) == 2, "one per query the parser cache still holds (the texts differ only in a comment)"
 
 
+def _reads_info_by_keyword(resolver: Callable[..., str]) -> Callable[..., str]:
+    """A decorator as an authorization or logging one is written: it reads info from its keywords."""
+    @functools.wraps(resolver)
+    def wrapper(self: Any, **kwargs: Any) -> str:
+        return "wrapped:" + resolver(self, kwargs["info"])
+    return wrapper
+
+
 @strawberry.type
 class Asker:
     name: str
@@ -450,7 +459,8 @@ class Asker:
     def who(self, info: strawberry.Info) -> str:
         return f"{type(info).__name__}|{info.context['who']}"
 
-    # Other shapes of the same call: info by keyword only, and under another name.
+    # Other shapes: info by keyword only (called with keywords), under another name (by position),
+    # and behind a decorator whose wrapper takes keywords only (with keywords, as strawberry calls it).
     @strawberry.field
     def by_keyword(self, *, info: strawberry.Info) -> str:
         return f"{self.name}|{info.field_name}|{info.context['who']}"
@@ -458,6 +468,11 @@ class Asker:
     @strawberry.field
     def renamed(self, asked: strawberry.Info) -> str:
         return f"{self.name}|{asked.field_name}|{asked.context['who']}"
+
+    @strawberry.field
+    @_reads_info_by_keyword
+    def wrapped(self, info: strawberry.Info) -> str:
+        return f"{self.name}|{info.field_name}|{info.context['who']}"
 
 
 @strawberry.type
@@ -474,15 +489,15 @@ class OwnInfo(strawberry.Info):  # type: ignore[type-arg]
 def test_resolvers_see_the_same_info_on_the_fast_path() -> None:
     def ask(execution_context: type[StrawberryGraphQLCoreExecutionContext], config: StrawberryConfig | None = None) -> Any:
         schema = strawberry.Schema(query=InfoQuery, execution_context_class=execution_context, config=config)
-        result = asyncio.run(schema.execute("{ askers { about who byKeyword renamed } }", context_value={"who": "me"}))
+        result = asyncio.run(schema.execute("{ askers { about who byKeyword renamed wrapped } }", context_value={"who": "me"}))
         assert result.errors is None, result.errors
         return result.data
 
     fast, core = ask(ExecutionContext), ask(StrawberryGraphQLCoreExecutionContext)
     without_type = [{k: v for k, v in a.items() if k != "who"} for a in fast["askers"]]
     assert without_type == [{k: v for k, v in a.items() if k != "who"} for a in core["askers"]]  # `who` names the type
-    assert [(a["byKeyword"], a["renamed"]) for a in fast["askers"]] == [("a|byKeyword|me", "a|renamed|me"),
-                                                                        ("b|byKeyword|me", "b|renamed|me")]
+    assert [(a["byKeyword"], a["renamed"], a["wrapped"]) for a in fast["askers"]] == [
+        ("a|byKeyword|me", "a|renamed|me", "wrapped:a|wrapped|me"), ("b|byKeyword|me", "b|renamed|me", "wrapped:b|wrapped|me")]
     assert fast["askers"][0]["about"] == "True|about|me|['about']|['askers', 0, 'about']"
     # A configured info class is what the resolver gets, as strawberry would give it.
     own = ask(ExecutionContext, StrawberryConfig(info_class=OwnInfo))

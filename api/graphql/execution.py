@@ -229,12 +229,14 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
 
 
 def _second_positional(func: Callable[..., Any]) -> str | None:
-    """The name of `func`'s second parameter when it can be passed by position (the first is self)."""
+    """The name of `func`'s second parameter when strawberry's keyword and a position reach it alike
+    (the first is self). The function's own signature, not that of what it wraps: a decorator's
+    `def wrapper(self, **kwargs)` must get its info by keyword, as strawberry gives it."""
     try:
-        parameters = list(inspect.signature(func).parameters.values())
+        parameters = list(inspect.signature(func, follow_wrapped=False).parameters.values())
     except (TypeError, ValueError):
         return None
-    if len(parameters) < 2 or any(p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters[:2]):
+    if len(parameters) < 2 or any(p.kind is not p.POSITIONAL_OR_KEYWORD for p in parameters[:2]):
         return None
     return parameters[1].name
 
