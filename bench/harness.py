@@ -317,9 +317,14 @@ async def alternating(sides: dict[str, tuple[Callable[[], Awaitable[Any]], dict[
                       requests: int, database: str) -> dict[str, tuple[Load, dict[str, float | None]]]:
     """Each side's closed-loop load in alternating slices (A B, B A, A B, ...) instead of one after the
     other: this machine's speed drifts by 2x within minutes (and moves within seconds), and a ratio
-    of two figures measured one after the other measured the drift as much as the code. Each side gets `requests` in all, its
+    of two figures measured one after the other measured the drift as much as the code.
+
+    Up to five slices of at least 4 x `concurrency` requests each: a run too small for two (the quick
+    run at concurrency 32) measures one slice per side, one after the other. Every slice starts with
+    all callers busy and ends draining, on both sides alike. Each side gets `requests` in all, its
     latencies from every slice, its rate from its own slices' time, and its CPU per request (the
-    side's processes and the database's backends, metered per slice) summed over its slices."""
+    side's processes and the database's backends, metered per slice) summed over its slices; a group
+    not readable in some slice is reported as unknown (None) rather than undercounted."""
     slices = max(1, min(5, requests // (4 * concurrency)))
     names = list(sides)
     latencies: dict[str, list[float]] = {name: [] for name in names}
@@ -333,10 +338,8 @@ async def alternating(sides: dict[str, tuple[Callable[[], Awaitable[Any]], dict[
             await meter.start()
             result = await load(call, concurrency=concurrency, requests=share)
             for group, ms in (await meter.per_request(1)).items():  # milliseconds used in this slice
-                if ms is not None:
-                    cpu[name][group] = (cpu[name].get(group) or 0.0) + ms
-                else:
-                    cpu[name].setdefault(group, None)
+                known = cpu[name].get(group, 0.0)
+                cpu[name][group] = None if ms is None or known is None else known + ms
             latencies[name].extend(result.latencies)
             seconds[name] += result.seconds
     measured = {}

@@ -115,13 +115,14 @@ async def test_the_organization_loader_reads_known_organizations_without_the_dat
     closed, a known organization still loads, and an unknown one needs the database."""
     known, unknown = await make.organization(K.COMPANY), await make.organization(K.POLICE)
     resources = Resources.build(settings)
-    resources.pool = await create_pool(settings)
+    pool = resources.pool = await create_pool(settings)
     viewer = Viewer("test", known.id, K.COMPANY, frozenset({Role.MEMBER}))
-    assert (await Loaders(resources, lambda: viewer).organization.load(known.id)) == known
-    await resources.pool.close()
     try:
+        assert (await Loaders(resources, lambda: viewer).organization.load(known.id)) == known
+        await pool.close()
         assert (await Loaders(resources, lambda: viewer).organization.load(known.id)) == known
         with pytest.raises(asyncpg.InterfaceError, match="closed|closing"):
             await Loaders(resources, lambda: viewer).organization.load(unknown.id)
     finally:
+        await pool.close()
         await resources.http.aclose()
