@@ -8,12 +8,15 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from api.domain.events import Event
+from api.domain.notices import ContentCategory
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role, Viewer
+from api.protect import load_url_protector
 from api.services.audit import chain_intact
+from api.services.notices import NoticeCommands, ReportInput
 from api.services.organizations import create_organization
 from api.settings import Settings
 from api.store import audit as audit_store
@@ -57,5 +60,52 @@ async def test_concurrent_writers_get_commit_ordered_numbers_and_an_intact_chain
             (f"td.notice.reported.w{w}", n) for w in order for n in range(3)]
         assert audited == [f"w{w}-{n}" for w in order for n in range(2)]
         assert await chain_intact(pool, actor)
+    finally:
+        await pool.close()
+
+
+async def test_single_reports_in_one_statement_keep_numbering_keys_and_the_chain(services: Services, settings: Settings) -> None:
+    """A single report is written in one statement outside a transaction (store/notices.py REPORT_ONE).
+    Concurrently with batches and with each other, some repeating a URL or an idempotency key (those
+    go on to the transactional path): one notice per URL, one event per notice, one audit entry per
+    call, one key row per key, events numbered without gaps, and the chain intact."""
+    pool = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
+    try:
+        hotline = await create_organization(pool, None, name="Hotline", kind=K.HOTLINE)
+        company = await create_organization(pool, None, name="Host", kind=K.COMPANY)
+        reporter = Viewer("analyst", hotline.id, K.HOTLINE, frozenset({Role.ANALYST, Role.PLATFORM_ADMIN}))
+        commands = NoticeCommands(pool, load_url_protector(settings))
+        urls = [f"https://files.example-host.test/{n}.jpg" for n in range(12)]
+        calls: list[list[ReportInput]] = []
+        for n in range(36):
+            key = f"key-{n % 4}" if n % 3 == 0 else None  # four keys, each given by three calls
+            calls.append([ReportInput(company.id, urls[n % 12], ContentCategory.BASELINE_CSAM, idempotency_key=key)])
+        for n in range(4):  # batches sharing URLs and a key with the singles
+            calls.append([ReportInput(company.id, urls[(n + m) % 12], ContentCategory.BASELINE_CSAM,
+                                      idempotency_key="key-0" if m == 0 else None) for m in range(3)])
+        random.shuffle(calls)
+
+        results = await asyncio.gather(*(commands.report(reporter, call) for call in calls))
+
+        by_key: dict[str, set[UUID]] = {}
+        by_url: dict[str, set[UUID]] = {}
+        for call, reported in zip(calls, results, strict=True):
+            for given, result in zip(call, reported, strict=True):
+                by_url.setdefault(given.url, set()).add(result.notice.id)
+                if given.idempotency_key:
+                    by_key.setdefault(given.idempotency_key, set()).add(result.notice.id)
+        assert all(len(ids) == 1 for ids in by_key.values()), "a key always answers with its first result"
+        answered = {notice_id for ids in by_url.values() for notice_id in ids}
+        async with pool.acquire() as conn:
+            stored = {r["id"] for r in await conn.fetch("SELECT id FROM notices")}
+            seqs = [r["seq"] for r in await conn.fetch("SELECT seq FROM events WHERE type LIKE '%notice.reported%' ORDER BY seq")]
+            audited = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'notice.report'")
+            keys = await conn.fetchval("SELECT count(*) FROM idempotency_keys")
+        assert stored == answered, "nothing written that no call answered with (a statement that fell back wrote nothing)"
+        assert len(seqs) == len(stored)
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "numbered without gaps"
+        assert audited == sum(len(call) for call in calls)
+        assert keys == len(by_key) == 4
+        assert await chain_intact(pool, reporter)
     finally:
         await pool.close()

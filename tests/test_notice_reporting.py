@@ -7,10 +7,12 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from api.domain.ids import to_global_id
-from api.domain.notices import normalize_url, screen_note
+from api.domain.events import notice_reported
+from api.domain.ids import from_global_id, to_global_id
+from api.domain.notices import clean_hashes, normalize_url, screen_note
 from api.domain.organizations import Organization, Role
 from api.domain.organizations import OrganizationKind as K
+from api.store import notices as notices_store
 from tests.conftest import Factory, Member, error_codes
 from tests.notices_helpers import REPORT, REPORT_MANY, act, report, report_input, unique_url
 
@@ -227,3 +229,22 @@ async def test_the_provider_is_checked_on_every_report(hotline: Member, make: Fa
         assert "errors" not in await hotline.gql(REPORT, {"i": report_input(company)})
         mixed = await hotline.gql(REPORT_MANY, {"i": [report_input(company), report_input(police)]})
         assert error_codes(mixed) == ["BAD_USER_INPUT"] and "inputs[1].providerId" in mixed["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("batch", [1, 2], ids=["one statement", "transaction"])
+async def test_the_reported_event_is_the_one_the_domain_builds(
+    hotline: Member, provider: Organization, pool: asyncpg.Pool, batch: int
+) -> None:
+    """A single report writes its event in SQL around an envelope built before the notice had a
+    reference (store/notices.py REPORT_ONE); a batch writes it after. Both store what
+    domain/events.py makes of the notice as stored."""
+    hashes = [{"algorithm": "SHA256", "value": "cd" * 32}, {"algorithm": "PDQ", "value": "0f" * 32}]
+    result = await hotline.gql(REPORT_MANY, {"i": [report_input(provider, contentHashes=hashes) for _ in range(batch)]})
+    notice_id = from_global_id(result["data"]["reportNotices"]["results"][0]["notice"]["id"])[1]
+    async with pool.acquire() as conn:
+        (notice,) = await notices_store.by_ids(conn, [notice_id])
+        stored = await conn.fetchrow("SELECT id, envelope FROM events WHERE aggregate_id = $1", notice_id)
+    assert notice is not None and stored is not None
+    clean = clean_hashes([(h["algorithm"], h["value"]) for h in hashes], field="contentHashes")
+    expected = notice_reported(notice, clean, K.HOTLINE).envelope()
+    assert stored["envelope"] == {**expected, "id": str(stored["id"])}

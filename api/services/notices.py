@@ -149,6 +149,10 @@ class NoticeCommands:
         if len(keys) != len(set(keys)):
             raise BadUserInput("each idempotencyKey may appear only once in a batch")
         now = reported_at or self.clock()
+        if single:
+            reported = await self._report_one(viewer, cleaned[0], now)
+            if reported is not None:
+                return [reported]
         results: list[Reported | None] = [None] * len(cleaned)
 
         async with self.pool.acquire() as conn, conn.transaction():
@@ -169,24 +173,7 @@ class NoticeCommands:
                 if (c.provider_id, c.url_hmac) in first_of:
                     continue  # the same URL twice in one batch: the second is a duplicate of the first
                 first_of[(c.provider_id, c.url_hmac)] = c
-                notice_id = uuid7_at(now)
-                ciphertext, key_id = self.protector.encrypt(notice_id, c.url)
-                new_rows.append(
-                    store.NewNotice(
-                        id=notice_id,
-                        category=c.category,
-                        provider_id=c.provider_id,
-                        reporter_id=viewer.organization_id,
-                        ciphertext=ciphertext,
-                        key_id=key_id,
-                        url_hmac=c.url_hmac,
-                        reported_at=now,
-                        due_at=due_at(now, c.category, self.deadlines),
-                        hashes=c.hashes,
-                        reporter_kind=viewer.organization_kind,
-                        note=c.note,
-                    )
-                )
+                new_rows.append(self._new_row(viewer, c, now))
             inserted = await store.insert_new(conn, new_rows)
             inserted_by_key = {(r.provider_id, r.url_hmac): inserted[r.id] for r in new_rows if r.id in inserted}
             missing = [k for k in first_of if k not in inserted_by_key]
@@ -216,6 +203,44 @@ class NoticeCommands:
             )
             await audit.append_many(conn, viewer, "notice.report", [to_global_id("Notice", r.notice.id) for r in final])
         return final
+
+    async def _report_one(self, viewer: Viewer, c: _Clean, now: datetime) -> Reported | None:
+        """A new notice in one statement (store.report_one: the commit-order lock is not held across a
+        round trip); None, having written nothing, when it is a duplicate or its key was used before,
+        which the transactional path then settles."""
+        row = self._new_row(viewer, c, now)
+        event = domain_events.notice_reported(row.as_inserted(reference=""), c.hashes, viewer.organization_kind)
+        async with self.pool.acquire() as conn:
+            await self._check_providers(conn, [c], single=True)
+            notice = await store.report_one(
+                conn,
+                row,
+                event,
+                viewer,
+                key=c.key,
+                operation="reportNotice",
+                audit_action="notice.report",
+                audit_object_id=to_global_id("Notice", row.id),
+            )
+        return Reported(notice, deduplicated=False) if notice is not None else None
+
+    def _new_row(self, viewer: Viewer, c: _Clean, now: datetime) -> store.NewNotice:
+        notice_id = uuid7_at(now)
+        ciphertext, key_id = self.protector.encrypt(notice_id, c.url)
+        return store.NewNotice(
+            id=notice_id,
+            category=c.category,
+            provider_id=c.provider_id,
+            reporter_id=viewer.organization_id,
+            ciphertext=ciphertext,
+            key_id=key_id,
+            url_hmac=c.url_hmac,
+            reported_at=now,
+            due_at=due_at(now, c.category, self.deadlines),
+            hashes=c.hashes,
+            reporter_kind=viewer.organization_kind,
+            note=c.note,
+        )
 
     def _clean(self, index: int, item: ReportInput, single: bool) -> _Clean:
         where = "" if single else f"inputs[{index}]."

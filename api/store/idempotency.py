@@ -15,8 +15,10 @@ import asyncpg
 
 from ..domain.organizations import Viewer
 
-LOCK = """
-    SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2 || '/' || k, 0))
+# The lock of one key, also taken by the one-statement report (store/notices.py REPORT_ONE).
+KEY_LOCK_ID = "hashtextextended({organization}::text || '/' || {subject} || '/' || {key}, 0)"
+LOCK = f"""
+    SELECT pg_advisory_xact_lock({KEY_LOCK_ID.format(organization="$1", subject="$2", key="k")})
     FROM unnest($3::text[]) AS k ORDER BY k
 """
 FIND = """

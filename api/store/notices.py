@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from ..domain.access import NoticeScope
+from ..domain.events import Event
 from ..domain.notices import (
     PDQ_MATCH_DISTANCE,
     ContentCategory,
@@ -28,6 +29,9 @@ from ..domain.notices import (
     pdq_bits,
 )
 from ..domain.organizations import OrganizationKind
+from .audit import Actor
+from .events import COMMIT_ORDER_LOCK
+from .idempotency import KEY_LOCK_ID
 from .records import rebuild
 
 COLUMNS = """
@@ -40,7 +44,7 @@ OPEN = "n.status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN')"
 # for all three tables, and the hashes and history only of the rows actually inserted (a
 # duplicate of an open notice inserts nothing). Foreign keys are checked at the end of the
 # statement, when the notices are there.
-INSERT = f"""
+_INSERT_CTES = f"""
     WITH inserted AS (
         INSERT INTO notices AS n (id, reference, status, category, provider_id, reporter_id, url_ciphertext,
                                   url_key_id, url_hmac, reported_at, due_at)
@@ -66,6 +70,36 @@ INSERT = f"""
         INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
         SELECT i.id, 1, i.reported_at, NULL, 'NOTIFIED', x.actor_kind, x.note
         FROM inserted i JOIN unnest($1::uuid[], $14::text[], $15::text[]) AS x(id, actor_kind, note) ON x.id = i.id
+    )
+"""
+INSERT = _INSERT_CTES + "SELECT * FROM inserted"
+# One report, whole, in one statement run outside an explicit transaction: the notice with its
+# hashes and history (as INSERT), the idempotency key, the event and the audit entry, or, when the
+# URL is a duplicate of an open notice, nothing at all (every later part reads `inserted`). Why one
+# statement: the commit-order lock is then held only while PostgreSQL finishes this statement and
+# commits it, never across a round trip to the API and the API's wait for its event loop, which under
+# load is what serialized single reports. The locks come in the order the transactional path takes
+# them (the key's, then commit order), so the two paths cannot deadlock; a key already recorded fails
+# the primary key and with it the whole statement (the caller then takes the transactional path,
+# which returns the earlier result). The event's envelope is built by the caller, whole but for the
+# reference, which the sequence hands out here.
+REPORT_ONE = _INSERT_CTES + f"""
+    , key_lock AS MATERIALIZED (
+        SELECT pg_advisory_xact_lock({KEY_LOCK_ID.format(organization="$16::uuid", subject="$17", key="$18")})
+        FROM inserted WHERE $18::text IS NOT NULL
+    ), claimed AS (
+        INSERT INTO idempotency_keys (organization_id, subject, key, operation, result_id, deduplicated)
+        SELECT $16, $17, $18, $19, i.id, false FROM key_lock, inserted i
+        RETURNING 1
+    ), commit_order AS MATERIALIZED (
+        SELECT pg_advisory_xact_lock($20) FROM inserted, (SELECT count(*) FROM claimed) AS c
+    ), event AS (
+        INSERT INTO events (seq, id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope)
+        SELECT nextval('events_seq'), $21, $22, $23, i.id, $24, $25, jsonb_set($26::jsonb, '{{data,reference}}', to_jsonb(i.reference))
+        FROM commit_order, inserted i
+    ), audit AS (
+        INSERT INTO audit_log (organization_id, subject, action, object_id)
+        SELECT $16, $17, $27, $28 FROM commit_order, inserted
     )
     SELECT * FROM inserted
 """
@@ -164,13 +198,38 @@ class NewNotice:
     reporter_kind: OrganizationKind  # the first history entry: NOTIFIED, by the reporter
     note: str | None
 
+    def as_inserted(self, reference: str) -> Notice:
+        """The notice as INSERT writes it, for what must be built before the row exists (its event)."""
+        return Notice(
+            id=self.id,
+            reference=reference,
+            status=NoticeStatus.NOTIFIED,
+            category=self.category,
+            provider_id=self.provider_id,
+            reporter_id=self.reporter_id,
+            url_ciphertext=self.ciphertext,
+            url_key_id=self.key_id,
+            reported_at=self.reported_at,
+            due_at=self.due_at,
+            acknowledged_at=None,
+            removed_at=None,
+            refusal_reason=None,
+            preservation_requested=False,
+            version=1,
+        )
+
 
 async def insert_new(conn: asyncpg.Connection, rows: Sequence[NewNotice]) -> dict[UUID, Notice]:
     """Insert what is not a duplicate of an open notice, with its hashes and first history entry;
     returns the inserted ones by id."""
+    records = await conn.fetch(INSERT, *_insert_arguments(rows))
+    return {record["id"]: to_notice(record) for record in records}
+
+
+def _insert_arguments(rows: Sequence[NewNotice]) -> tuple[list[Any], ...]:
+    """$1 to $15 of INSERT (and of REPORT_ONE, which begins with it)."""
     hashes = [(r.id, h) for r in rows for h in r.hashes]
-    records = await conn.fetch(
-        INSERT,
+    return (
         [r.id for r in rows],
         [r.category.value for r in rows],
         [r.provider_id for r in rows],
@@ -187,7 +246,48 @@ async def insert_new(conn: asyncpg.Connection, rows: Sequence[NewNotice]) -> dic
         [r.reporter_kind.value for r in rows],
         [r.note for r in rows],
     )
-    return {record["id"]: to_notice(record) for record in records}
+
+
+async def report_one(
+    conn: asyncpg.Connection,
+    row: NewNotice,
+    event: Event,
+    actor: Actor,
+    *,
+    key: str | None,
+    operation: str,
+    audit_action: str,
+    audit_object_id: str,
+) -> Notice | None:
+    """Write one report whole, in a statement of its own (REPORT_ONE: `conn` must not be in a
+    transaction, the statement is one); the notice as inserted.
+
+    None when this statement cannot settle the report alone, and then it wrote nothing: the URL is
+    a duplicate of an open notice, or the idempotency key was used before.
+    """
+    try:
+        record = await conn.fetchrow(
+            REPORT_ONE,
+            *_insert_arguments([row]),
+            actor.organization_id,
+            actor.subject,
+            key,
+            operation,
+            COMMIT_ORDER_LOCK,
+            event.id,
+            event.subject,
+            event.type,
+            event.aggregate_version,
+            event.occurred_at,
+            event.envelope(),
+            audit_action,
+            audit_object_id,
+        )
+    except asyncpg.UniqueViolationError as error:
+        if error.constraint_name == "idempotency_keys_pkey":
+            return None
+        raise
+    return to_notice(record) if record else None
 
 
 async def open_for(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, bytes]]) -> dict[tuple[UUID, bytes], Notice]:
