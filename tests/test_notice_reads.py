@@ -126,6 +126,35 @@ async def test_paging_resumes_after_any_edges_cursor(make: Factory) -> None:
         assert [e["node"]["id"] for e in rest["edges"]] == newest_first[position + 1:]
 
 
+@pytest.mark.parametrize(
+    "edges",
+    ["edges { cursor node { id } }", "edges { ...E } } } fragment E on NoticeEdge { cursor node { id",
+     "edges { ... on NoticeEdge { node { id } cursor } }", "edges { node { id } at: cursor }"],
+    ids=["field", "fragment", "inline fragment", "alias"],
+)
+async def test_edge_cursors_however_selected(make: Factory, edges: str) -> None:
+    """Edge cursors are encoded only when a selection names them; every way of naming one gets them."""
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    for _ in range(2):
+        await report(hotline, provider)
+    document = f"query($f: NoticeFilter) {{ notices(filter: $f, first: 2) {{ pageInfo {{ endCursor }} {edges} }} }}"
+    page = (await hotline.gql(document, {"f": {"providerIds": [to_global_id("Organization", provider.id)]}}))["data"]["notices"]
+    cursors = [edge.get("cursor") or edge.get("at") for edge in page["edges"]]
+    assert len(set(cursors)) == 2 and cursors[-1] == page["pageInfo"]["endCursor"]
+
+
+async def test_the_end_cursor_without_edge_cursors(make: Factory) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    made = [(await report(hotline, provider))["id"] for _ in range(3)]
+    f = {"providerIds": [to_global_id("Organization", provider.id)]}
+    document = "query($f: NoticeFilter, $a: String) { notices(filter: $f, first: 2, after: $a) { pageInfo { endCursor } edges { node { id } } } }"
+    first = (await hotline.gql(document, {"f": f}))["data"]["notices"]
+    rest = (await hotline.gql(document, {"f": f, "a": first["pageInfo"]["endCursor"]}))["data"]["notices"]
+    assert [e["node"]["id"] for e in first["edges"] + rest["edges"]] == list(reversed(made))
+
+
 # asyncpg's own statements: connection reset on release, type introspection, JIT toggling.
 BOOKKEEPING = ("SELECT pg_advisory_unlock_all()", "WITH RECURSIVE typeinfo_tree", "SELECT current_setting('jit')",
                "SELECT set_config('jit'")

@@ -329,10 +329,13 @@ class NoticeQuery:
         history = page.history or {}
         orgs = {i: OrganizationType.from_record(o) for i, o in page.organizations.items()} if page.organizations else None
         nodes = [NoticeType.of(v, orgs, history.get(v.notice.id)) for v in page.items]
-        edges = [NoticeEdge(cursor=_cursor(n.seen.notice.id), node=n) for n in nodes]
+        # An edge's cursor is encoded only when some selection (fragments included) names one: it
+        # is a fiftieth of a page's work, and most clients page by pageInfo.endCursor alone.
+        with_cursors = "cursor" in wanted
+        edges = [NoticeEdge(cursor=_cursor(n.seen.notice.id) if with_cursors else "", node=n) for n in nodes]
         return NoticeConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=_cursor(nodes[-1].seen.notice.id) if nodes else None),
             total_count=page.total,
         )
 
