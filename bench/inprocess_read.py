@@ -148,7 +148,7 @@ async def main(requests: int, profile: bool, instrument: bool) -> None:
                 for _ in range(300):
                     await call(app, body, headers)
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+                pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(60)
 
 
 def callgrind_control(instrumentation: str) -> None:

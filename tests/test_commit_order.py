@@ -10,6 +10,8 @@ import random
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+import pytest
+
 from api.domain.events import Event
 from api.domain.notices import ContentCategory
 from api.domain.organizations import OrganizationKind as K
@@ -31,7 +33,10 @@ def event(writer: int, n: int) -> Event:
                  data={"writer": writer, "n": n})
 
 
-async def test_concurrent_writers_get_commit_ordered_numbers_and_an_intact_chain(services: Services, settings: Settings) -> None:
+@pytest.mark.parametrize("together", [False, True], ids=["two statements", "append_with_audit"])
+async def test_concurrent_writers_get_commit_ordered_numbers_and_an_intact_chain(
+    services: Services, settings: Settings, together: bool
+) -> None:
     pool = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
     try:
         org = await create_organization(pool, None, name="Journal", kind=K.HOTLINE)
@@ -42,8 +47,12 @@ async def test_concurrent_writers_get_commit_ordered_numbers_and_an_intact_chain
             async with pool.acquire() as conn:
                 async with conn.transaction():
                     await asyncio.sleep(random.random() / 50)
-                    await events_store.append(conn, [event(w, n) for n in range(3)])
-                    await audit_store.append_many(conn, actor, "journal.test", [f"w{w}-{n}" for n in range(2)])
+                    if together:
+                        await events_store.append_with_audit(
+                            conn, [event(w, n) for n in range(3)], actor, "journal.test", [f"w{w}-{n}" for n in range(2)])
+                    else:
+                        await events_store.append(conn, [event(w, n) for n in range(3)])
+                        await audit_store.append_many(conn, actor, "journal.test", [f"w{w}-{n}" for n in range(2)])
                     await asyncio.sleep(random.random() / 50)  # others queue for the lock meanwhile
                 committed.append(w)
 

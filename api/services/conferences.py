@@ -37,8 +37,8 @@ from ..domain.errors import BadUserInput, Conflict, Forbidden, NotFound
 from ..domain.ids import to_global_id, uuid7_at
 from ..domain.notices import screen_note
 from ..domain.organizations import Viewer
-from ..store import audit, events
 from ..store import conferences as store
+from ..store import events
 from ..store import organizations as organizations_store
 from ..store.idempotency import IdempotencyKey, claim_keys
 from .notices import PLATFORM
@@ -187,15 +187,17 @@ async def set_status(
         check_agreement_version(agreement, expected_version)
         changed = set_agreement_status(agreement, status)
         await store.update_agreement(conn, changed)
-        await events.append(
+        await events.append_with_audit(
             conn,
             [
                 domain_events.agreement_event(
                     changed, "status_changed", at=now, actor_kind=viewer.organization_kind, previous=agreement.status
                 )
             ],
+            viewer,
+            "agreement.status",
+            [to_global_id("Agreement", agreement.id)],
         )
-        await audit.append(conn, viewer, "agreement.status", to_global_id("Agreement", agreement.id))
     return changed
 
 
@@ -287,15 +289,17 @@ async def change_commitment(
         )
         await store.update_commitment(conn, changed)
         await store.insert_update(conn, commitment.id, update)
-        await events.append(
+        await events.append_with_audit(
             conn,
             [
                 domain_events.commitment_event(
                     changed, "updated", at=now, actor_kind=viewer.organization_kind, previous=commitment.status
                 )
             ],
+            viewer,
+            "commitment.update",
+            [to_global_id("Commitment", commitment.id)],
         )
-        await audit.append(conn, viewer, "commitment.update", to_global_id("Commitment", commitment.id))
     return changed
 
 
@@ -336,6 +340,11 @@ async def mark_overdue_commitments(pool: asyncpg.Pool, now: datetime, *, limit: 
     """
     async with pool.acquire() as conn, conn.transaction():
         overdue = await store.claim_overdue(conn, today(now), now, limit)
-        await events.append(conn, [domain_events.commitment_event(c, "overdue", at=now, actor_kind=None) for c in overdue])
-        await audit.append_many(conn, PLATFORM, "commitment.overdue", [to_global_id("Commitment", c.id) for c in overdue])
+        await events.append_with_audit(
+            conn,
+            [domain_events.commitment_event(c, "overdue", at=now, actor_kind=None) for c in overdue],
+            PLATFORM,
+            "commitment.overdue",
+            [to_global_id("Commitment", c.id) for c in overdue],
+        )
     return len(overdue)

@@ -29,8 +29,8 @@ from ..domain.errors import BadUserInput, Conflict, NotFound
 from ..domain.ids import to_global_id, uuid7_at
 from ..domain.notices import screen_note
 from ..domain.organizations import OrganizationKind, Viewer
-from ..store import audit, events
 from ..store import enforcement as store
+from ..store import events
 from ..store import notices as notices_store
 from ..store import organizations as organizations_store
 from ..store.idempotency import IdempotencyKey, claim_keys
@@ -142,15 +142,17 @@ async def act(
         )
         await store.update(conn, moved.case, now)
         await store.insert_step(conn, case.id, moved.step)
-        await events.append(
+        await events.append_with_audit(
             conn,
             [
                 domain_events.enforcement_event(
                     moved.case, step.value, at=now, actor_kind=viewer.organization_kind, previous=moved.previous
                 )
             ],
+            viewer,
+            f"enforcement.{step.value}",
+            [to_global_id("EnforcementCase", case.id)],
         )
-        await audit.append(conn, viewer, f"enforcement.{step.value}", to_global_id("EnforcementCase", case.id))
     return moved.case
 
 

@@ -198,10 +198,13 @@ class NoticeCommands:
             # Last, as late as possible: the events and the audit entries take the commit-order lock,
             # which every writer waits for until this transaction commits.
             created = [(first_of[(r.provider_id, r.url_hmac)], inserted[r.id]) for r in new_rows if r.id in inserted]
-            await events.append(
-                conn, [domain_events.notice_reported(n, c.hashes, viewer.organization_kind) for c, n in created]
+            await events.append_with_audit(
+                conn,
+                [domain_events.notice_reported(n, c.hashes, viewer.organization_kind) for c, n in created],
+                viewer,
+                "notice.report",
+                [to_global_id("Notice", r.notice.id) for r in final],
             )
-            await audit.append_many(conn, viewer, "notice.report", [to_global_id("Notice", r.notice.id) for r in final])
         return final
 
     async def _report_one(self, viewer: Viewer, c: _Clean, now: datetime) -> Reported | None:
@@ -303,15 +306,19 @@ class NoticeCommands:
         """State, history, event and audit entry of one transition, in the caller's transaction."""
         notice = changed.notice
         try:
-            async with conn.transaction():  # a savepoint: the unique index may refuse a reappearance
-                await store.update(conn, notice, now)
-        except asyncpg.UniqueViolationError:
+            await store.update(conn, notice, now)
+        except asyncpg.UniqueViolationError:  # the transaction is over: the caller's block rolls it back
             raise Conflict(
                 f"notice {notice.reference} cannot reopen: another open notice exists for the same URL and provider"
             ) from None
         await store.insert_history(conn, [(notice.id, changed.entry)])
-        await events.append(conn, [domain_events.notice_changed(changed)])
-        await audit.append(conn, actor, AUDIT_FOR[changed.transition], to_global_id("Notice", notice.id))
+        await events.append_with_audit(
+            conn,
+            [domain_events.notice_changed(changed)],
+            actor,
+            AUDIT_FOR[changed.transition],
+            [to_global_id("Notice", notice.id)],
+        )
 
     # ----------------------------------------------------------- the platform's own acts (deadlines worker)
 
@@ -325,8 +332,13 @@ class NoticeCommands:
             notice = await store.get_for_update(conn, notice_id)
             if notice is None or not notice.overdue(now) or not await deadlines_store.claim_overdue(conn, notice_id, now):
                 return None
-            await events.append(conn, [domain_events.notice_event(notice, "overdue", at=now, actor_kind=None)])
-            await audit.append(conn, PLATFORM, "notice.overdue", to_global_id("Notice", notice.id))
+            await events.append_with_audit(
+                conn,
+                [domain_events.notice_event(notice, "overdue", at=now, actor_kind=None)],
+                PLATFORM,
+                "notice.overdue",
+                [to_global_id("Notice", notice.id)],
+            )
         return notice
 
     async def escalate_overdue(self, notice_id: UUID, *, now: datetime, grace: timedelta) -> Notice | None:
@@ -369,11 +381,13 @@ class NoticeCommands:
             if flagged is None:
                 return notice  # already requested: nothing changes, no second event
             await store.update(conn, flagged, now)
-            await events.append(
+            await events.append_with_audit(
                 conn,
                 [domain_events.notice_event(flagged, "preservation_requested", at=now, actor_kind=viewer.organization_kind)],
+                viewer,
+                "notice.preservation",
+                [to_global_id("Notice", notice.id)],
             )
-            await audit.append(conn, viewer, "notice.preservation", to_global_id("Notice", notice.id))
         return flagged
 
     async def _load_visible(self, conn: asyncpg.Connection, viewer: Viewer, notice_id: UUID) -> Notice:

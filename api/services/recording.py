@@ -12,7 +12,7 @@ import asyncpg
 
 from ..domain.events import Event
 from ..domain.organizations import Viewer
-from ..store import audit, events
+from ..store import events
 from ..store.idempotency import IdempotencyKey, record_keys
 
 
@@ -28,5 +28,4 @@ async def record_creation(
     object_id: str,
 ) -> None:
     await record_keys(conn, viewer, operation, [(k, created, False) for k in keyed])
-    await events.append(conn, emitted)
-    await audit.append(conn, viewer, action, object_id)
+    await events.append_with_audit(conn, emitted, viewer, action, [object_id])
