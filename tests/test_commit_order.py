@@ -23,6 +23,8 @@ from api.services.organizations import create_organization
 from api.settings import Settings
 from api.store import audit as audit_store
 from api.store import events as events_store
+from api.store import notices as notices_store
+from api.store.idempotency import IdempotencyKey, claim_keys, record_keys
 from api.store.pool import create_pool
 from tests.conftest import Services, fresh_database
 
@@ -77,7 +79,8 @@ async def test_single_reports_in_one_statement_keep_numbering_keys_and_the_chain
     """A single report is written in one statement outside a transaction (store/notices.py REPORT_ONE).
     Concurrently with batches and with each other, some repeating a URL or an idempotency key (those
     go on to the transactional path): one notice per URL, one event per notice, one audit entry per
-    call, one key row per key, events numbered without gaps, and the chain intact."""
+    call, one key row per key, events numbered without gaps and never seen out of order by a reader
+    polling as the relay does, and the chain intact."""
     pool = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
     try:
         hotline = await create_organization(pool, None, name="Hotline", kind=K.HOTLINE)
@@ -92,9 +95,28 @@ async def test_single_reports_in_one_statement_keep_numbering_keys_and_the_chain
         for n in range(4):  # batches sharing URLs and a key with the singles
             calls.append([ReportInput(company.id, urls[(n + m) % 12], ContentCategory.BASELINE_CSAM,
                                       idempotency_key="key-0" if m == 0 else None) for m in range(3)])
-        random.shuffle(calls)
+        random.Random(7).shuffle(calls)
+        holes: list[tuple[int, int]] = []
+        done = asyncio.Event()
 
-        results = await asyncio.gather(*(commands.report(reporter, call) for call in calls))
+        async def read_as_the_relay_does() -> None:
+            """Each read must continue the numbers without a hole: a hole is an event committed
+            before an earlier-numbered one (numbers are not lost here: nothing aborts after taking one)."""
+            last = 0
+            async with pool.acquire() as conn:
+                while not done.is_set():
+                    for row in await conn.fetch("SELECT seq FROM events WHERE seq > $1 ORDER BY seq", last):
+                        if last and row["seq"] != last + 1:
+                            holes.append((last, row["seq"]))
+                        last = row["seq"]
+
+        reader = asyncio.create_task(read_as_the_relay_does())
+        try:
+            results = await asyncio.gather(*(commands.report(reporter, call) for call in calls))
+        finally:
+            done.set()
+            await reader
+        assert holes == []
 
         by_key: dict[str, set[UUID]] = {}
         by_url: dict[str, set[UUID]] = {}
@@ -116,5 +138,35 @@ async def test_single_reports_in_one_statement_keep_numbering_keys_and_the_chain
         assert audited == sum(len(call) for call in calls)
         assert keys == len(by_key) == 4
         assert await chain_intact(pool, reporter)
+    finally:
+        await pool.close()
+
+
+
+async def test_a_single_report_waits_for_its_key_before_it_holds_its_url(services: Services, settings: Settings) -> None:
+    """The one-statement report takes its idempotency key's lock before its notice enters the
+    open-URL index, as the transactional path does: a batch holding the key and then inserting the
+    same URL goes through (in the other order each would wait for the other: a deadlock), and the
+    single report then answers with the batch's notice."""
+    pool = await create_pool(settings.with_overrides(database_url=await fresh_database(services)))
+    try:
+        hotline = await create_organization(pool, None, name="Hotline", kind=K.HOTLINE)
+        company = await create_organization(pool, None, name="Host", kind=K.COMPANY)
+        reporter = Viewer("analyst", hotline.id, K.HOTLINE, frozenset({Role.ANALYST}))
+        commands = NoticeCommands(pool, load_url_protector(settings))
+        url = "https://files.example-host.test/contested.jpg"
+        given = ReportInput(company.id, url, ContentCategory.BASELINE_CSAM, idempotency_key="ticket-1")
+        async with pool.acquire() as batch, batch.transaction():
+            assert await claim_keys(batch, reporter, "reportNotice", [IdempotencyKey("ticket-1", 0)]) == {}
+            single = asyncio.create_task(commands.report(reporter, [given]))
+            while not await batch.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"):
+                await asyncio.sleep(0.01)  # the single report waits for the key
+            row = commands._new_row(reporter, commands._clean(0, given, single=True), datetime.now(UTC))
+            inserted = await notices_store.insert_new(batch, [row])
+            await record_keys(batch, reporter, "reportNotice", [(IdempotencyKey("ticket-1", 0), row.id, False)])
+        (answer,) = await asyncio.wait_for(single, timeout=10)
+        assert answer.notice.id == inserted[row.id].id
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM notices") == 1
     finally:
         await pool.close()

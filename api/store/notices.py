@@ -43,9 +43,9 @@ OPEN = "n.status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN')"
 # A new notice arrives with its content hashes and its first history entry: one statement
 # for all three tables, and the hashes and history only of the rows actually inserted (a
 # duplicate of an open notice inserts nothing). Foreign keys are checked at the end of the
-# statement, when the notices are there.
+# statement, when the notices are there. {before} and {gate} are REPORT_ONE's (empty here).
 _INSERT_CTES = f"""
-    WITH inserted AS (
+    WITH {{before}} inserted AS (
         INSERT INTO notices AS n (id, reference, status, category, provider_id, reporter_id, url_ciphertext,
                                   url_key_id, url_hmac, reported_at, due_at)
         SELECT i.id,
@@ -53,8 +53,8 @@ _INSERT_CTES = f"""
                       || lpad(nextval('notice_reference_seq')::text, 6, '0'),
                'NOTIFIED', i.category, i.provider_id, i.reporter_id, i.ciphertext, i.key_id, i.url_hmac,
                i.reported_at, i.due_at
-        FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bytea[], $6::text[], $7::bytea[],
-                    $8::timestamptz[], $9::timestamptz[])
+        FROM {{gate}} unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bytea[], $6::text[], $7::bytea[],
+                           $8::timestamptz[], $9::timestamptz[])
              WITH ORDINALITY AS i(id, category, provider_id, reporter_id, ciphertext, key_id, url_hmac, reported_at,
                                   due_at, ord)
         ORDER BY i.ord
@@ -66,36 +66,54 @@ _INSERT_CTES = f"""
         FROM unnest($10::uuid[], $11::text[], $12::text[], $13::text[]) AS h(notice_id, algorithm, value, bits)
         WHERE h.notice_id IN (SELECT id FROM inserted)
         ON CONFLICT DO NOTHING
+        RETURNING 1
     ), history AS (
         INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
         SELECT i.id, 1, i.reported_at, NULL, 'NOTIFIED', x.actor_kind, x.note
         FROM inserted i JOIN unnest($1::uuid[], $14::text[], $15::text[]) AS x(id, actor_kind, note) ON x.id = i.id
+        RETURNING 1
     )
 """
-INSERT = _INSERT_CTES + "SELECT * FROM inserted"
+INSERT = _INSERT_CTES.format(before="", gate="") + "SELECT * FROM inserted"
 # One report, whole, in one statement run outside an explicit transaction: the notice with its
-# hashes and history (as INSERT), the idempotency key, the event and the audit entry, or, when the
-# URL is a duplicate of an open notice, nothing at all (every later part reads `inserted`). Why one
-# statement: the commit-order lock is then held only while PostgreSQL finishes this statement and
-# commits it, never across a round trip to the API and the API's wait for its event loop, which under
-# load is what serialized single reports. The locks come in the order the transactional path takes
-# them (the key's, then commit order), so the two paths cannot deadlock; a key already recorded fails
-# the primary key and with it the whole statement (the caller then takes the transactional path,
-# which returns the earlier result). The event's envelope is built by the caller, whole but for the
-# reference, which the sequence hands out here.
-REPORT_ONE = _INSERT_CTES + f"""
-    , key_lock AS MATERIALIZED (
-        SELECT pg_advisory_xact_lock({KEY_LOCK_ID.format(organization="$16::uuid", subject="$17", key="$18")})
-        FROM inserted WHERE $18::text IS NOT NULL
-    ), claimed AS (
+# hashes and history (as INSERT), the idempotency key, the event and the audit entry, or nothing at
+# all when the URL is a duplicate of an open notice or the key was recorded before (every later part
+# reads `inserted`). Why one statement: the commit-order lock is then held only while PostgreSQL
+# finishes this statement and commits it, never across a round trip to the API and the API's wait
+# for its event loop, which under load is what serialized single reports.
+#
+# Locks, in the transactional path's order so the two cannot deadlock: the key's first (`key_lock`,
+# which `inserted` joins, so it is held before the notice's entry in the open-URL index is), then
+# that entry, then commit order. `commit_order` reads every other part, so those are written
+# before it is taken and only the event, the audit entry, the foreign-key checks and COMMIT run
+# under it. A key recorded by a transaction that committed after this statement began is invisible
+# to the NOT EXISTS but fails the primary key, and with it the whole statement; either way the
+# caller takes the transactional path, which returns the earlier result. The event's envelope is
+# built by the caller, whole but for the reference, which the sequence hands out here.
+REPORT_ONE = _INSERT_CTES.format(
+    before=f"""key_lock AS MATERIALIZED (
+        SELECT l.locked FROM (
+            SELECT count(*) AS locked FROM (
+                SELECT pg_advisory_xact_lock({KEY_LOCK_ID.format(organization="$16::uuid", subject="$17", key="$18")})
+                WHERE $18::text IS NOT NULL
+            ) AS a
+        ) AS l
+        WHERE NOT EXISTS (SELECT 1 FROM idempotency_keys k
+                          WHERE k.organization_id = $16 AND k.subject = $17 AND k.operation = $19 AND k.key = $18)
+    ),""",
+    gate="key_lock,",
+) + """
+    , claimed AS (
         INSERT INTO idempotency_keys (organization_id, subject, key, operation, result_id, deduplicated)
-        SELECT $16, $17, $18, $19, i.id, false FROM key_lock, inserted i
+        SELECT $16, $17, $18, $19, i.id, false FROM inserted i WHERE $18::text IS NOT NULL
         RETURNING 1
     ), commit_order AS MATERIALIZED (
-        SELECT pg_advisory_xact_lock($20) FROM inserted, (SELECT count(*) FROM claimed) AS c
+        SELECT pg_advisory_xact_lock($20)
+        FROM inserted, (SELECT count(*) FROM claimed) AS c, (SELECT count(*) FROM hashes) AS h,
+             (SELECT count(*) FROM history) AS x
     ), event AS (
         INSERT INTO events (seq, id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope)
-        SELECT nextval('events_seq'), $21, $22, $23, i.id, $24, $25, jsonb_set($26::jsonb, '{{data,reference}}', to_jsonb(i.reference))
+        SELECT nextval('events_seq'), $21, $22, $23, i.id, $24, $25, jsonb_set($26::jsonb, '{data,reference}', to_jsonb(i.reference))
         FROM commit_order, inserted i
     ), audit AS (
         INSERT INTO audit_log (organization_id, subject, action, object_id)
