@@ -22,7 +22,6 @@ called what it would have called (tests/test_execution.py runs the same queries 
 from __future__ import annotations
 
 import inspect
-import weakref
 from collections.abc import Awaitable, Callable
 from functools import partial
 from types import CoroutineType, GeneratorType, WrapperDescriptorType
@@ -52,6 +51,8 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCor
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 from strawberry.types.info import Info
+
+from .identity import WhileAlive
 
 _Leaf = GraphQLScalarType | GraphQLEnumType
 _Info = GraphQLResolveInfo[Any]
@@ -270,33 +271,6 @@ _SHARED = "_takedown_shared_subfields"
 _Plans = dict[tuple[GraphQLObjectType, tuple[int, ...]], tuple[list[Any], list["_Field"]]]
 
 
-class _WhileAlive:
-    """Plans per operation node, kept while the node lives. By identity: AST nodes compare (and
-    hash) by content, so in a WeakKeyDictionary two query texts differing only in a comment would
-    share an entry, and one kept alive would keep the other's plans (and text) with it."""
-
-    def __init__(self) -> None:
-        self._entries: dict[int, tuple[weakref.ref[Any], _Plans]] = {}
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, node: Any) -> _Plans | None:
-        found = self._entries.get(id(node))
-        return found[1] if found is not None and found[0]() is node else None
-
-    def put(self, node: Any, plans: _Plans) -> _Plans:
-        key, entries = id(node), self._entries
-
-        def gone(ref: weakref.ref[Any]) -> None:
-            found = entries.get(key)
-            if found is not None and found[0] is ref:
-                del entries[key]
-
-        entries[key] = (weakref.ref(node, gone), plans)
-        return plans
-
-
 def _request_independent(details: list[FieldDetails], fragments: dict[str, Any]) -> bool:
     """Whether collecting these fields' subfields gives the same result for every request: no
     @defer above them, no fragment arguments, and no directive (@skip, @include, @defer) in their
@@ -372,7 +346,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if planned.subfields is not None:
             return planned.subfields
         details = planned.details
-        by_operation: _WhileAlive = self.schema.__dict__.setdefault(_SHARED, _WhileAlive())
+        by_operation: WhileAlive[_Plans] = self.schema.__dict__.setdefault(_SHARED, WhileAlive())
         shared = by_operation.get(self.operation)
         if shared is None:
             shared = by_operation.put(self.operation, {})

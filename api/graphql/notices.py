@@ -34,6 +34,7 @@ from ..services.notices import Reported, ReportInput
 from ..store.notices import NoticeFilter as StoreFilter
 from . import cursors
 from .context import Info
+from .identity import WhileAlive
 from .inputs import fast_input
 from .types import Node, OrganizationType, PageInfo, load_organization
 
@@ -167,6 +168,23 @@ class NoticeType(Node):
             )
             for e in entries
         ]
+
+
+# Per query (its field nodes), while the parser cache keeps it: strawberry converts the AST
+# into selections on every access of info.selected_fields, the same each time.
+_WANTED: WhileAlive[tuple[tuple[int, ...], frozenset[str], frozenset[str]]] = WhileAlive()
+
+
+def _wanted(info: Info) -> tuple[frozenset[str], frozenset[str]]:
+    """The field names selected below this field, at any depth and two deep. Directives are not
+    evaluated (a field under @skip counts as selected), so neither depends on the request."""
+    nodes = info._raw_info.field_nodes
+    ids = tuple(map(id, nodes))
+    found = _WANTED.get(nodes[0])
+    if found is not None and found[0] == ids:
+        return found[1], found[2]
+    selected = info.selected_fields
+    return _WANTED.put(nodes[0], (ids, frozenset(_selected_names(selected)), frozenset(_selected_names(selected, depth=2))))[1:]
 
 
 def _selected_names(selections: list[Selection], depth: int | None = None) -> set[str]:
@@ -312,8 +330,7 @@ class NoticeQuery:
     async def notices(
         self, info: Info, filter: NoticeFilter | None = None, first: int | None = 50, after: str | None = None
     ) -> NoticeConnection:
-        selected = info.selected_fields  # converted from the AST on every access
-        wanted = _selected_names(selected)
+        wanted, near = _wanted(info)
         page = await list_notices(
             info.context.pool,
             info.context.require_viewer(),
@@ -321,7 +338,7 @@ class NoticeQuery:
             now=info.context.now,
             first=50 if first is None else first,
             after=_after(after),
-            count_total="totalCount" in _selected_names(selected, depth=2),
+            count_total="totalCount" in near,
             with_organizations=bool(wanted & {"provider", "reporter"}),
             with_history="history" in wanted,
             known=info.context.resources.organizations,

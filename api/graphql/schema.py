@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
 from strawberry.tools import merge_types
 
 from ..settings import Settings
@@ -20,6 +21,7 @@ from .conferences import AgreementType, CommitmentType, ConferenceMutation, Conf
 from .enforcement import EnforcementCaseType, EnforcementMutation, EnforcementQuery
 from .events import EventNode, EventQuery, EventSubscription
 from .execution import ExecutionContext
+from .identity import ValidatedDocuments, WhileAlive
 from .limits import Measures, QueryLimits
 from .node import NodeQuery
 from .notices import NoticeMutation, NoticeQuery, NoticeType
@@ -66,10 +68,11 @@ def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
 
 def create_schema(settings: Settings) -> strawberry.Schema:
     measures = Measures()
+    validated: WhileAlive[Any] = WhileAlive()  # as long as ParserCache keeps each document
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         Outcome,
         _per_request(ParserCache(maxsize=1000)),
-        _per_request(ValidationCache(maxsize=1000)),
+        lambda: ValidatedDocuments(validated),
         lambda: QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=measures),
     ]
     if not settings.introspection_enabled:

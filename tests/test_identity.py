@@ -1,0 +1,57 @@
+"""Validation kept per parsed document, by identity (api/graphql/identity.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gc
+
+import strawberry
+from strawberry.extensions import DisableIntrospection, ParserCache
+
+from api.graphql.identity import ValidatedDocuments, WhileAlive
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def greeting(self, name: str) -> str:
+        return f"hello {name}"
+
+
+def served(parser: ParserCache, validated: WhileAlive[object], *more: object) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query, extensions=[lambda: copy.copy(parser), lambda: ValidatedDocuments(validated), *more]  # type: ignore[list-item]
+    )
+
+
+def test_a_repeated_query_is_validated_once_and_its_errors_kept() -> None:
+    validated: WhileAlive[object] = WhileAlive()
+    schema = served(ParserCache(), validated)
+    for _ in range(3):
+        good = asyncio.run(schema.execute('{ greeting(name: "x") }'))
+        bad = asyncio.run(schema.execute("{ greeting }"))
+        assert good.errors is None and good.data == {"greeting": "hello x"}
+        assert bad.data is None and bad.errors and "(name:)' of type 'String!' is required" in bad.errors[0].message
+    assert len(validated) == 2, "one entry per document"
+
+
+def test_texts_that_differ_only_in_a_comment_are_kept_apart_and_go_with_the_parser_cache() -> None:
+    """By identity, not content: graphql-core's nodes compare equal across such texts, and an entry
+    kept for one must not be kept alive by the other."""
+    validated: WhileAlive[object] = WhileAlive()
+    schema = served(ParserCache(maxsize=2), validated)
+    for i in range(6):
+        assert asyncio.run(schema.execute(f"{{ greeting(name: \"x\") }} # {i}")).errors is None
+    gc.collect()
+    assert len(validated) == 2
+
+
+def test_entries_made_under_other_rules_are_not_reused() -> None:
+    """Rules may differ by request (an extension adds one); the kept result says under which it was made."""
+    validated: WhileAlive[object] = WhileAlive()
+    parser = ParserCache()
+    introspection = "{ __schema { queryType { name } } }"
+    assert asyncio.run(served(parser, validated).execute(introspection)).errors is None
+    refused = asyncio.run(served(parser, validated, DisableIntrospection).execute(introspection))
+    assert refused.errors and "introspection" in refused.errors[0].message.lower()
