@@ -24,7 +24,7 @@ from api.settings import Settings
 from api.store import audit as audit_store
 from api.store import events as events_store
 from api.store import notices as notices_store
-from api.store.idempotency import IdempotencyKey, claim_keys, record_keys
+from api.store.idempotency import KEY_LOCK_ID, IdempotencyKey, claim_keys, record_keys
 from api.store.pool import create_pool
 from tests.conftest import Services, fresh_database
 
@@ -102,11 +102,11 @@ async def test_single_reports_in_one_statement_keep_numbering_keys_and_the_chain
         async def read_as_the_relay_does() -> None:
             """Each read must continue the numbers without a hole: a hole is an event committed
             before an earlier-numbered one (numbers are not lost here: nothing aborts after taking one)."""
-            last = 0
             async with pool.acquire() as conn:
+                last = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM events")
                 while not done.is_set():
                     for row in await conn.fetch("SELECT seq FROM events WHERE seq > $1 ORDER BY seq", last):
-                        if last and row["seq"] != last + 1:
+                        if row["seq"] != last + 1:
                             holes.append((last, row["seq"]))
                         last = row["seq"]
 
@@ -157,10 +157,17 @@ async def test_a_single_report_waits_for_its_key_before_it_holds_its_url(service
         url = "https://files.example-host.test/contested.jpg"
         given = ReportInput(company.id, url, ContentCategory.BASELINE_CSAM, idempotency_key="ticket-1")
         async with pool.acquire() as batch, batch.transaction():
+            key_lock_id = await batch.fetchval(
+                f"SELECT {KEY_LOCK_ID.format(organization='$1::uuid', subject='$2', key='$3')}", hotline.id, "analyst", "ticket-1")
             assert await claim_keys(batch, reporter, "reportNotice", [IdempotencyKey("ticket-1", 0)]) == {}
             single = asyncio.create_task(commands.report(reporter, [given]))
-            while not await batch.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"):
-                await asyncio.sleep(0.01)  # the single report waits for the key
+            async with asyncio.timeout(10):
+                while not await batch.fetchval(  # the single report waits for the key
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND (classid::bigint << 32 | objid::bigint) = $1",  # a bigint key, as pg_locks halves it
+                    key_lock_id):
+                    assert not single.done(), single
+                    await asyncio.sleep(0.01)
             row = commands._new_row(reporter, commands._clean(0, given, single=True), datetime.now(UTC))
             inserted = await notices_store.insert_new(batch, [row])
             await record_keys(batch, reporter, "reportNotice", [(IdempotencyKey("ticket-1", 0), row.id, False)])

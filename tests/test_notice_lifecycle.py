@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import asyncpg
 import pytest
 
 from api.domain.organizations import Organization, Role
 from api.domain.organizations import OrganizationKind as K
 from tests.conftest import Factory, Member, error_codes
-from tests.notices_helpers import NOTICE, act, report
+from tests.notices_helpers import NOTICE, act, report, unique_url
 
 
 @dataclass
@@ -95,6 +96,27 @@ async def test_content_back_online_reopens_without_restarting_the_deadline(parti
     assert after["dueAt"] == before["dueAt"]
     assert after["removedAt"] is None and after["secondsToRemoval"] is None
     assert after["history"][-1]["toStatus"] == "NOTIFIED"
+
+
+async def test_content_back_online_cannot_reopen_beside_a_newer_open_notice(parties: Parties, pool: asyncpg.Pool) -> None:
+    """Reported again after removal, the URL has a new open notice; the old one coming back online
+    would make two open notices of one URL: CONFLICT, and neither notice nor the outbox changes."""
+    url = unique_url()
+    old = await report(parties.hotline, parties.provider, url=url)
+    assert "errors" not in await act(parties.company, "remove", old["id"])
+    newer = await report(parties.hotline, parties.provider, url=url)
+    assert newer["id"] != old["id"]
+    events = "SELECT count(*) FROM events WHERE envelope->>'subject' = $1"
+    async with pool.acquire() as conn:
+        events_before = await conn.fetchval(events, old["id"])
+    result = await act(parties.hotline, "verify_online", old["id"])
+    assert error_codes(result) == ["CONFLICT"] and "cannot reopen" in result["errors"][0]["message"]
+    after = (await parties.hotline.gql(NOTICE, {"id": old["id"]}))["data"]["notice"]
+    assert after["status"] == "REMOVED" and len(after["history"]) == 2
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(events, old["id"]) == events_before == 2
+    again = await act(parties.company, "acknowledge", newer["id"])
+    assert again["data"]["result"]["status"] == "ACKNOWLEDGED", "the pool's connections are fine afterwards"
 
 
 @pytest.mark.parametrize(
