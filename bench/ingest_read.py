@@ -131,11 +131,14 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
                         singles_load.rate >= 1000, CpuMeter.describe(singles_cpu)))
 
         page_vars: dict[str, object] = {"p": [stack.provider_id]}
-        # Statistics as autovacuum would have them by now on a live system: without them the
-        # planner guesses a handful of rows and both sides read pages by scanning.
+        # The tables as autovacuum would have left them by now on a live system: statistics (without
+        # them the planner guesses a handful of rows and both sides read pages by scanning), and the
+        # vacuum the ingest's ~35,000 inserted rows are due (run by autovacuum during the reads, it
+        # took CPU from both sides at random moments: the API's p99 at c32 was 111-127 ms with it,
+        # 58-91 ms without, the bare endpoint's moved less).
         conn = await asyncpg.connect(stack.dsn)
         try:
-            await conn.execute("ANALYZE")
+            await conn.execute("VACUUM (ANALYZE)")
         finally:
             await conn.close()
         async with served(stack.env, sys.executable, str(ROOT / "bench" / "bare.py")) as (bare_base, bare_process), \
