@@ -26,6 +26,7 @@ from .limits import Measures, QueryLimits
 from .node import NodeQuery
 from .notices import NoticeMutation, NoticeQuery, NoticeType
 from .outcome import Outcome
+from .scalars import OVERRIDES
 from .statistics import StatisticsQuery
 from .types import ApiClientType, OrganizationType
 from .victim_alerts import VictimAlertMutation, VictimAlertQuery, VictimAlertType
@@ -58,7 +59,7 @@ class Schema(strawberry.Schema):
         """Errors are mapped, logged and counted once, by the Outcome extension."""
 
 
-schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, types=TYPES)
+schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, types=TYPES, scalar_overrides=OVERRIDES)
 
 
 def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
@@ -79,7 +80,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
         extensions.append(DisableIntrospection)
     return Schema(
         query=Query, mutation=Mutation, subscription=Subscription, types=TYPES, extensions=extensions,
-        execution_context_class=ExecutionContext,
+        execution_context_class=ExecutionContext, scalar_overrides=OVERRIDES,
     )
 
 

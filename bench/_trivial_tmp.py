@@ -1,0 +1,186 @@
+"""The API's own CPU per `notices(first: 50)` page, measured in one process: the ASGI app called
+directly (no HTTP server, no load generator sharing the cores), so the figure moves little between
+runs and two trees can be compared in one sitting.
+
+    .venv/bin/python -m bench.inprocess_read [--requests N] [--profile]
+
+To compare with an earlier revision, check it out beside this one and run this module against it
+(the module only needs the tree's `api` package on the path, which its directory provides):
+
+    git worktree add /tmp/before <rev>
+    (cd /tmp/before && /path/to/this/.venv/bin/python /path/to/this/bench/inprocess_read.py --root /tmp/before)
+    git worktree remove /tmp/before
+
+Each line also gives the time spent in the garbage collector (measured by its own callbacks),
+which moves less than the CPU total when other work shares the machine.
+
+--profile prints cProfile's 40 most expensive functions (cProfile inflates function-call-heavy code:
+use it to find, py-spy to weigh).
+
+--instructions counts the machine instructions per page instead (valgrind's callgrind, with
+instrumentation switched on around the measured pages, so the switching itself adds a small
+constant): the same for the same code and inputs whatever else the machine is doing, so a change
+of a percent or two shows, where CPU time on a shared machine moves by 20-30% between runs. Runs
+repeat within ~0.5%; a figure below that needs repeated runs. It needs valgrind (and its
+callgrind_control) on the PATH; by default it measures 30 pages, which takes under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import json
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+
+async def call(app: Any, body: bytes, headers: dict[str, str]) -> bytes:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/graphql", "raw_path": b"/graphql", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError
+
+    chunks: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return b"".join(chunks)
+
+
+class GarbageCollectionTime:
+    """Time spent in the garbage collector (its own callbacks): steadier than the CPU total on a
+    shared machine, so a change to collection settings can be judged in one run."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.seconds = self.longest = 0.0
+        self.runs = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._started
+            self.seconds += took
+            self.longest = max(self.longest, took)
+            self.runs += 1
+
+
+async def main(requests: int, profile: bool, instrument: bool) -> None:
+    import asyncpg
+
+    from bench.harness import stack
+    from bench.ingest_read import PAGE, REPORT_MANY, inputs
+
+    async with stack() as s:
+        os.environ.update(s.env)
+        from api import cli
+        from api.app import create_app
+
+        app = create_app(cli._settings())
+        # As `takedown serve` does. Earlier trees (see --root) call it _freeze_long_lived_objects, and
+        # trees older than that run with Python's defaults, as they were served.
+        tune = getattr(cli, "_tune_garbage_collection", None) or getattr(cli, "_freeze_long_lived_objects", None)
+        if tune is not None:
+            tune()
+        headers = {"Authorization": f"Bearer {s.hotline_token}"}
+        async with app.router.lifespan_context(app):
+            for _ in range(3):
+                answer = await call(app, json.dumps({"query": REPORT_MANY, "variables": {"i": inputs(s, 1000)}}).encode(), headers)
+                assert b'"errors"' not in answer, answer[:300]
+            conn = await asyncpg.connect(s.dsn)
+            try:
+                await conn.execute("ANALYZE")
+            finally:
+                await conn.close()
+            body = json.dumps({"query": os.environ.get("Q", "{ __typename }")}).encode()
+            answer = await call(app, body, headers)
+            assert b'"errors"' not in answer, answer[:300]
+            for _ in range(200):
+                await call(app, body, headers)
+            if instrument:  # run by --instructions, under callgrind: count these pages only
+                gc.collect()  # each run starts from the same collector state
+                callgrind_control("on")
+                for _ in range(requests):
+                    await call(app, body, headers)
+                callgrind_control("off")
+                return
+            collecting = GarbageCollectionTime()
+            gc.callbacks.append(collecting)
+            for _ in range(3):
+                wall, cpu = time.perf_counter(), time.process_time()
+                collecting.reset()
+                for _ in range(requests):
+                    await call(app, body, headers)
+                print(f"{(time.process_time() - cpu) / requests * 1e3:.3f} ms CPU, "
+                      f"{(time.perf_counter() - wall) / requests * 1e3:.3f} ms wall per page ({requests} pages, "
+                      f"PostgreSQL's CPU not included); garbage collection {collecting.seconds / requests * 1e3:.3f} ms "
+                      f"per page, {collecting.runs} collections, the longest {collecting.longest * 1e3:.1f} ms")
+            gc.callbacks.remove(collecting)
+            if profile:
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for _ in range(300):
+                    await call(app, body, headers)
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(60)
+
+
+def callgrind_control(instrumentation: str) -> None:
+    subprocess.run(["callgrind_control", "-i", instrumentation, str(os.getpid())], check=True, capture_output=True)
+
+
+def count_instructions(requests: int, root: str | None) -> None:
+    """This module again, under callgrind, with instrumentation on for the measured pages only."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "callgrind.out")
+        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+                   sys.executable, os.path.abspath(__file__), "--requests", str(requests), "--under-callgrind"]
+        done = subprocess.run(command + (["--root", root] if root else []), capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            sys.exit(f"the measurement under callgrind failed:\n{done.stderr[-3000:]}")
+        with open(out) as counts:
+            total = next(int(line.split()[1]) for line in counts if line.startswith("totals:"))
+    print(f"{total / requests / 1e6:.2f} million instructions per page ({requests} pages, callgrind)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, help="pages measured (default 1000; 30 with --instructions)")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--root", help="the tree whose api package to measure (default: this one)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions per page under callgrind")
+    parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.requests is None:
+        args.requests = 30 if args.instructions else 1000
+    if args.instructions:
+        count_instructions(args.requests, args.root)
+        sys.exit(0)
+    sys.path.insert(0, args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    asyncio.run(asyncio.wait_for(main(args.requests, args.profile, args.under_callgrind), timeout=1500))

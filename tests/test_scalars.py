@@ -1,0 +1,42 @@
+"""DateTime written as strawberry writes it (isoformat), however it is computed (api/graphql/scalars.py)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from api.graphql.scalars import DATETIME, isoformat
+from api.graphql.schema import schema
+
+
+def moments() -> list[datetime]:
+    chance = random.Random(2026)
+    start, span = datetime(1, 1, 1, tzinfo=UTC), (datetime(9999, 12, 31, tzinfo=UTC) - datetime(1, 1, 1, tzinfo=UTC))
+    sampled = [start + timedelta(microseconds=chance.randrange(span // timedelta(microseconds=1))) for _ in range(5000)]
+    return sampled + [moment.replace(microsecond=0) for moment in sampled[:500]] + [
+        datetime(2026, 11, 29, 9, 28, 27, tzinfo=UTC), datetime(2000, 1, 1, tzinfo=UTC), datetime.max.replace(tzinfo=UTC)]
+
+
+def test_utc_moments_are_written_as_isoformat_writes_them() -> None:
+    for moment in moments():
+        assert isoformat(moment) == moment.isoformat()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 29, 9, 28, 27, 5, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 11, 29, 9, 28, 27, 5, tzinfo=timezone(timedelta(seconds=37))),  # orjson would round this offset
+        datetime(2026, 11, 29, 9, 28, 27, 5),
+    ],
+    ids=["another offset", "an offset in seconds", "no zone"],
+)
+def test_other_moments_are_isoformats_own(moment: datetime) -> None:
+    assert isoformat(moment) == moment.isoformat()
+
+
+def test_the_schema_writes_datetime_with_it() -> None:
+    converted = schema.schema_converter.from_scalar(datetime)  # type: ignore[arg-type]
+    assert converted.serialize is isoformat and DATETIME.name == "DateTime"
