@@ -12,6 +12,7 @@ import orjson
 from asyncpg.connection import LoggedQuery
 
 from ..settings import Settings
+from .moments import Moments
 
 # Raised by asyncpg and the OS when PostgreSQL cannot be reached or went away.
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -27,6 +28,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 
 
 QueryObserver = Callable[[LoggedQuery], None]
+MOMENTS = Moments()  # one per process: every connection's timestamps are remembered together
 
 
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships no type for it
@@ -49,6 +51,9 @@ async def _init_connection(conn: asyncpg.Connection, observer: QueryObserver | N
     # is written here; subscriptions decode an envelope per event).
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec(
+        "timestamptz", encoder=MOMENTS.encode, decoder=MOMENTS.decode, schema="pg_catalog", format="tuple"
+    )
     if observer is not None:
         conn.add_query_logger(observer)
 
