@@ -2,7 +2,7 @@
 directly (no HTTP server, no load generator sharing the cores), so the figure moves little between
 runs and two trees can be compared in one sitting.
 
-    .venv/bin/python -m bench.inprocess_read [--requests N] [--profile]
+    .venv/bin/python -m bench.inprocess_read [--requests N] [--profile [SORT]] [--instructions [--keep FILE]]
 
 To compare with an earlier revision, check it out beside this one and run this module against it
 (the module only needs the tree's `api` package on the path, which its directory provides):
@@ -14,8 +14,8 @@ To compare with an earlier revision, check it out beside this one and run this m
 Each line also gives the time spent in the garbage collector (measured by its own callbacks),
 which moves less than the CPU total when other work shares the machine.
 
---profile prints cProfile's 40 most expensive functions (cProfile inflates function-call-heavy code:
-use it to find, py-spy to weigh).
+--profile prints cProfile's 60 most expensive functions, by own time or by SORT (cumulative, ...);
+cProfile inflates function-call-heavy code: use it to find, py-spy or --instructions to weigh.
 
 --instructions counts the machine instructions per page instead (valgrind's callgrind, with
 instrumentation switched on around the measured pages, so the switching itself adds a small
@@ -23,6 +23,8 @@ constant): the same for the same code and inputs whatever else the machine is do
 of a percent or two shows, where CPU time on a shared machine moves by 20-30% between runs. Runs
 repeat within ~0.5%; a figure below that needs repeated runs. It needs valgrind (and its
 callgrind_control) on the PATH; by default it measures 30 pages, which takes under a minute.
+--keep FILE keeps callgrind's output: `callgrind_annotate --inclusive=yes FILE` shows where the
+instructions go by C function (asyncpg's decoders, orjson, the datetime module, the interpreter).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import gc
 import json
 import os
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,7 +94,7 @@ class GarbageCollectionTime:
             self.runs += 1
 
 
-async def main(requests: int, profile: bool, instrument: bool) -> None:
+async def main(requests: int, profile: str | None, instrument: bool) -> None:
     import asyncpg
 
     from bench.harness import stack
@@ -148,14 +151,14 @@ async def main(requests: int, profile: bool, instrument: bool) -> None:
                 for _ in range(300):
                     await call(app, body, headers)
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(60)
+                pstats.Stats(profiler).sort_stats(profile).print_stats(60)
 
 
 def callgrind_control(instrumentation: str) -> None:
     subprocess.run(["callgrind_control", "-i", instrumentation, str(os.getpid())], check=True, capture_output=True)
 
 
-def count_instructions(requests: int, root: str | None) -> None:
+def count_instructions(requests: int, root: str | None, keep: str | None) -> None:
     """This module again, under callgrind, with instrumentation on for the measured pages only."""
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "callgrind.out")
@@ -166,13 +169,17 @@ def count_instructions(requests: int, root: str | None) -> None:
             sys.exit(f"the measurement under callgrind failed:\n{done.stderr[-3000:]}")
         with open(out) as counts:
             total = next(int(line.split()[1]) for line in counts if line.startswith("totals:"))
+        if keep:
+            shutil.copy(out, keep)
     print(f"{total / requests / 1e6:.2f} million instructions per page ({requests} pages, callgrind)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, help="pages measured (default 1000; 30 with --instructions)")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", nargs="?", const="tottime", metavar="SORT",
+                        help="print cProfile's top functions, sorted by SORT (tottime; or cumulative, ...)")
+    parser.add_argument("--keep", metavar="FILE", help="with --instructions: keep callgrind's output (for callgrind_annotate)")
     parser.add_argument("--root", help="the tree whose api package to measure (default: this one)")
     parser.add_argument("--instructions", action="store_true", help="count instructions per page under callgrind")
     parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
@@ -180,7 +187,7 @@ if __name__ == "__main__":
     if args.requests is None:
         args.requests = 30 if args.instructions else 1000
     if args.instructions:
-        count_instructions(args.requests, args.root)
+        count_instructions(args.requests, args.root, args.keep)
         sys.exit(0)
     sys.path.insert(0, args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     asyncio.run(asyncio.wait_for(main(args.requests, args.profile, args.under_callgrind), timeout=1500))
