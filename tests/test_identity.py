@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+from typing import Any
 
+import pytest
 import strawberry
 from strawberry.extensions import DisableIntrospection, ParserCache
+from strawberry.schema.schema import validate_document
 
+from api.graphql import identity
 from api.graphql.identity import ValidatedDocuments, WhileAlive
 
 
@@ -25,7 +29,14 @@ def served(parser: ParserCache, validated: WhileAlive[object], *more: object) ->
     )
 
 
-def test_a_repeated_query_is_validated_once_and_its_errors_kept() -> None:
+def test_a_repeated_query_is_validated_once_and_its_errors_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    validations: list[object] = []
+
+    def validating(*args: Any) -> Any:
+        validations.append(args[1])
+        return validate_document(*args)
+
+    monkeypatch.setattr(identity, "validate_document", validating)  # counted, still strawberry's own
     validated: WhileAlive[object] = WhileAlive()
     schema = served(ParserCache(), validated)
     for _ in range(3):
@@ -33,7 +44,24 @@ def test_a_repeated_query_is_validated_once_and_its_errors_kept() -> None:
         bad = asyncio.run(schema.execute("{ greeting }"))
         assert good.errors is None and good.data == {"greeting": "hello x"}
         assert bad.data is None and bad.errors and "(name:)' of type 'String!' is required" in bad.errors[0].message
-    assert len(validated) == 2, "one entry per document"
+    assert len(validations) == 2 and len(validated) == 2, "each document validated once, and kept"
+
+
+def test_an_entry_is_never_found_for_another_object_at_a_reused_address() -> None:
+    """Keyed by id(): once a node is gone its id may be handed to a new object, which must not
+    find the entry (nor leave one behind)."""
+
+    class Node:
+        pass
+
+    kept: WhileAlive[int] = WhileAlive()
+    for n in range(5000):
+        node = Node()
+        assert kept.get(node) is None
+        kept.put(node, n)
+        assert kept.get(node) == n
+        del node
+    assert len(kept) == 0
 
 
 def test_texts_that_differ_only_in_a_comment_are_kept_apart_and_go_with_the_parser_cache() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,7 +17,26 @@ from api.store.pool import MOMENTS
 
 
 @pytest.fixture
-async def connections(database_url: str) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Connection]]:
+def local_time_with_summer_time() -> Iterator[None]:
+    """Naive values and dates are local time to both codecs: in UTC (this machine's zone) a codec
+    that took them as UTC would pass unnoticed."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.fixture
+async def connections(
+    database_url: str, local_time_with_summer_time: None
+) -> AsyncIterator[tuple[asyncpg.Connection, asyncpg.Connection]]:
     """asyncpg's codec and the platform's, side by side."""
     theirs, ours = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     await ours.set_type_codec("timestamptz", encoder=MOMENTS.encode, decoder=MOMENTS.decode, schema="pg_catalog", format="tuple")
@@ -36,8 +57,9 @@ def samples() -> list[Any]:
         datetime(1969, 7, 20, 20, 17, 40, 1, tzinfo=UTC), datetime(2026, 11, 29, 9, 28, 27, 123456, tzinfo=UTC),
         datetime(2026, 11, 29, 9, 28, 27, 5, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
         datetime(2026, 11, 29, 9, 28, 27, 5, tzinfo=timezone(timedelta(seconds=37))),
-        datetime(2026, 11, 29, 9, 28, 27, 5),  # naive: local time, as asyncpg takes it
-        date(2026, 11, 29),
+        datetime(2026, 11, 29, 9, 28, 27, 5), datetime(2026, 7, 1, 12),  # naive: local time, as asyncpg takes it
+        datetime(2026, 3, 8, 2, 30), datetime(2026, 11, 1, 1, 30), datetime(2026, 11, 1, 1, 30, fold=1),  # gap, fold
+        date(2026, 11, 29), date(2026, 7, 1),
         datetime.max, datetime.min, datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC),  # infinities
         datetime(9999, 12, 31, 23, 59, 59, 999998, tzinfo=UTC),
     ]
@@ -69,6 +91,12 @@ async def test_what_asyncpg_refuses_is_refused(connections: tuple[asyncpg.Connec
             await connection.fetchval("SELECT $1::timestamptz", "2026-11-29")
         with pytest.raises(OverflowError):
             await connection.fetchval("SELECT '4713-01-01 BC'::timestamptz")
+
+
+async def test_pooled_connections_read_through_it(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        first, again = [await conn.fetchval("SELECT '2026-11-29 09:28:27.654321+00'::timestamptz") for _ in range(2)]
+    assert first == datetime(2026, 11, 29, 9, 28, 27, 654321, tzinfo=UTC) and again is first, "remembered"
 
 
 def test_memory_is_bounded() -> None:

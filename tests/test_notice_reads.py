@@ -144,6 +144,23 @@ async def test_edge_cursors_however_selected(make: Factory, edges: str) -> None:
     assert len(set(cursors)) == 2 and cursors[-1] == page["pageInfo"]["endCursor"]
 
 
+async def test_edge_cursors_in_a_field_merged_in_by_a_variable(make: Factory) -> None:
+    """What a query selects is worked out once per query and kept (graphql/notices.py _wanted), by
+    the field nodes merged into the field: here a second `notices` with the cursors merges in only
+    when $c is true, so the same query must get cursors then and may go without them before."""
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    for _ in range(2):
+        await report(hotline, provider)
+    document = ("query($f: NoticeFilter, $c: Boolean!) { notices(filter: $f, first: 2) { edges { node { id } } } "
+                "notices(filter: $f, first: 2) @include(if: $c) { edges { cursor } } }")
+    f = {"providerIds": [to_global_id("Organization", provider.id)]}
+    for c in (False, True, False, True):
+        page = (await hotline.gql(document, {"f": f, "c": c}))["data"]["notices"]
+        if c:
+            assert all(edge["cursor"] for edge in page["edges"]), page
+
+
 async def test_the_end_cursor_without_edge_cursors(make: Factory) -> None:
     hotline = await make.member(K.HOTLINE, Role.ANALYST)
     provider = await make.organization(K.COMPANY)

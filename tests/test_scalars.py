@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
 from api.graphql.scalars import DATETIME, isoformat
-from api.graphql.schema import schema
+from api.graphql.schema import create_schema, schema
+from api.settings import Settings
 
 
 def moments() -> list[datetime]:
@@ -37,6 +39,17 @@ def test_other_moments_are_isoformats_own(moment: datetime) -> None:
     assert isoformat(moment) == moment.isoformat()
 
 
-def test_the_schema_writes_datetime_with_it() -> None:
-    converted = schema.schema_converter.from_scalar(datetime)  # type: ignore[arg-type]
+class Moment(datetime):
+    """A datetime subclass (as pendulum's are), which orjson refuses to write."""
+
+
+def test_subclasses_and_dates_are_isoformats_own() -> None:
+    moment = Moment(2026, 11, 29, 9, 28, 27, 5, tzinfo=UTC)
+    assert isoformat(moment) == moment.isoformat()
+    assert isoformat(date(2026, 11, 29)) == "2026-11-29"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("served", [schema, create_schema(Settings.from_env({}))], ids=["printed", "served"])
+def test_the_schemas_write_datetime_with_it(served: Any) -> None:
+    converted = served.schema_converter.from_scalar(datetime)
     assert converted.serialize is isoformat and DATETIME.name == "DateTime"

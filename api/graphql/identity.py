@@ -6,7 +6,8 @@ can be kept per node and found again with a dict lookup. Not by the nodes themse
 graphql-core hashes and compares nodes by content, recursively, on every lookup (validating a
 cached 50-notice page query spent more time hashing the document than the rest of the step), and
 two texts differing only in a comment would share an entry. Entries live as long as their node
-and no longer, so nothing here outgrows the parser cache.
+and no longer, so nothing here outgrows what keeps documents alive: the parser cache and the
+query limits' measures (api/graphql/limits.py), a thousand documents each.
 """
 
 from __future__ import annotations
