@@ -306,12 +306,11 @@ class NoticeCommands:
         """State, history, event and audit entry of one transition, in the caller's transaction."""
         notice = changed.notice
         try:
-            await store.update(conn, notice, now)
+            await store.update_with_history(conn, notice, changed.entry, now)
         except asyncpg.UniqueViolationError:  # the transaction is over: the caller's block rolls it back
             raise Conflict(
                 f"notice {notice.reference} cannot reopen: another open notice exists for the same URL and provider"
             ) from None
-        await store.insert_history(conn, [(notice.id, changed.entry)])
         await events.append_with_audit(
             conn,
             [domain_events.notice_changed(changed)],

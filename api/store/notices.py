@@ -127,14 +127,6 @@ OPEN_FOR = f"""
       ON n.provider_id = k.provider_id AND n.url_hmac = k.url_hmac
     WHERE {OPEN}
 """
-INSERT_HISTORY = """
-    INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
-    SELECT h.notice_id,
-           coalesce((SELECT max(position) FROM notice_history WHERE notice_id = h.notice_id), 0) + 1,
-           h.at, h.from_status, h.to_status, h.actor_kind, h.note
-    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
-         AS h(notice_id, at, from_status, to_status, actor_kind, note)
-"""
 GET_FOR_UPDATE = f"SELECT {COLUMNS} FROM notices n WHERE n.id = $1 FOR UPDATE"
 BY_IDS = f"SELECT {COLUMNS} FROM notices n WHERE n.id = ANY($1::uuid[])"
 UPDATE = """
@@ -142,6 +134,15 @@ UPDATE = """
                        preservation_requested = $6, version = $7,
                        escalated_at = CASE WHEN $2 = 'ESCALATED' THEN coalesce(escalated_at, $8) ELSE escalated_at END
     WHERE id = $1 AND version = $7 - 1
+"""
+# A transition: the new state and its history entry in one statement (one round trip fewer while
+# the command holds the row's lock); the entry only if the version guard let the update through.
+UPDATE_WITH_HISTORY = f"""
+    WITH changed AS ({UPDATE} RETURNING id)
+    INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
+    SELECT c.id, coalesce((SELECT max(position) FROM notice_history WHERE notice_id = c.id), 0) + 1,
+           $9, $10, $11, $12, $13
+    FROM changed c
 """
 HISTORY = """
     SELECT notice_id, at, from_status, to_status, actor_kind, note FROM notice_history
@@ -313,18 +314,6 @@ async def open_for(conn: asyncpg.Connection, keys: Sequence[tuple[UUID, bytes]])
     return {(r["provider_id"], bytes(r["url_hmac"])): to_notice(r) for r in records}
 
 
-async def insert_history(conn: asyncpg.Connection, entries: Sequence[tuple[UUID, HistoryEntry]]) -> None:
-    await conn.execute(
-        INSERT_HISTORY,
-        [notice_id for notice_id, _ in entries],
-        [e.at for _, e in entries],
-        [e.from_status.value if e.from_status else None for _, e in entries],
-        [e.to_status.value for _, e in entries],
-        [e.actor_kind.value for _, e in entries],
-        [e.note for _, e in entries],
-    )
-
-
 async def get_for_update(conn: asyncpg.Connection, notice_id: UUID) -> Notice | None:
     row = await conn.fetchrow(GET_FOR_UPDATE, notice_id)
     return to_notice(row) if row else None
@@ -332,8 +321,29 @@ async def get_for_update(conn: asyncpg.Connection, notice_id: UUID) -> Notice | 
 
 async def update(conn: asyncpg.Connection, notice: Notice, now: datetime) -> None:
     """Write a changed notice; the version guard makes a lost update impossible even without the row lock."""
+    status = await conn.execute(UPDATE, *_update_arguments(notice, now))
+    if status != "UPDATE 1":
+        raise RuntimeError(f"notice {notice.id} changed under a held row lock")
+
+
+async def update_with_history(conn: asyncpg.Connection, notice: Notice, entry: HistoryEntry, now: datetime) -> None:
+    """A transition written: the changed notice (as `update`) and its history entry after the others."""
     status = await conn.execute(
-        UPDATE,
+        UPDATE_WITH_HISTORY,
+        *_update_arguments(notice, now),
+        entry.at,
+        entry.from_status.value if entry.from_status else None,
+        entry.to_status.value,
+        entry.actor_kind.value,
+        entry.note,
+    )
+    if status != "INSERT 0 1":
+        raise RuntimeError(f"notice {notice.id} changed under a held row lock")
+
+
+def _update_arguments(notice: Notice, now: datetime) -> tuple[Any, ...]:
+    """$1 to $8 of UPDATE (and of UPDATE_WITH_HISTORY, which begins with it)."""
+    return (
         notice.id,
         notice.status.value,
         notice.acknowledged_at,
@@ -343,8 +353,6 @@ async def update(conn: asyncpg.Connection, notice: Notice, now: datetime) -> Non
         notice.version,
         now,
     )
-    if status != "UPDATE 1":
-        raise RuntimeError(f"notice {notice.id} changed under a held row lock")
 
 
 async def by_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[Notice | None]:
