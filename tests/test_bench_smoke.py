@@ -88,3 +88,14 @@ def test_the_in_process_page_measurement_counts_instructions_under_callgrind(ser
     assert done.returncode == 0, done.stderr[-3000:]
     millions, pages = _numbers(done.stdout)[:2]
     assert pages == 2 and 1 < millions < 1000, done.stdout  # a page is millions of instructions, not none or all of the set-up
+
+
+def test_the_transitions_benchmark_still_runs(services: Services) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
+    env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
+    done = subprocess.run([sys.executable, "-m", "bench.transitions", "--notices", "40"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=100)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["acknowledged", "removed"], done.stdout
+    assert all(_numbers(line)[0] == 40 and _numbers(line)[1] > 0 for line in lines), done.stdout
