@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import weakref
 from typing import Any
 
 import pytest
 import strawberry
+import strawberry.schema.schema as strawberry_schema
+from graphql import validate
 from strawberry.extensions import DisableIntrospection, ParserCache
-from strawberry.schema.schema import validate_document
 
-from api.graphql import identity
 from api.graphql.identity import ValidatedDocuments, WhileAlive
 
 
@@ -32,11 +33,12 @@ def served(parser: ParserCache, validated: WhileAlive[object], *more: object) ->
 def test_a_repeated_query_is_validated_once_and_its_errors_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     validations: list[object] = []
 
-    def validating(*args: Any) -> Any:
+    def validating(*args: Any, **kwargs: Any) -> Any:
         validations.append(args[1])
-        return validate_document(*args)
+        return validate(*args, **kwargs)
 
-    monkeypatch.setattr(identity, "validate_document", validating)  # counted, still strawberry's own
+    # graphql-core's validate as strawberry's schema module calls it, on every path to it: counted, still the same
+    monkeypatch.setattr(strawberry_schema, "validate", validating)
     validated: WhileAlive[object] = WhileAlive()
     schema = served(ParserCache(), validated)
     for _ in range(3):
@@ -62,6 +64,22 @@ def test_an_entry_is_never_found_for_another_object_at_a_reused_address() -> Non
         assert kept.get(node) == n
         del node
     assert len(kept) == 0
+
+
+def test_an_entry_whose_node_died_unnoticed_is_not_found() -> None:
+    """Should a node's death not yet have removed its entry when a new object takes its id, the
+    entry's weak reference tells them apart."""
+
+    class Node:
+        pass
+
+    kept: WhileAlive[str] = WhileAlive()
+    newcomer, gone = Node(), Node()
+    kept._entries[id(newcomer)] = (weakref.ref(gone), "the old node's")
+    del gone
+    assert kept.get(newcomer) is None
+    kept.put(newcomer, "its own")
+    assert kept.get(newcomer) == "its own"
 
 
 def test_texts_that_differ_only_in_a_comment_are_kept_apart_and_go_with_the_parser_cache() -> None:

@@ -24,6 +24,8 @@ def local_time_with_summer_time() -> Iterator[None]:
     os.environ["TZ"] = "America/New_York"
     time.tzset()
     try:
+        offsets = [datetime(2026, month, 1, 12).astimezone().utcoffset() for month in (1, 7)]
+        assert offsets == [timedelta(hours=-5), timedelta(hours=-4)], "the zone took effect (tzdata is installed)"
         yield
     finally:
         if before is None:

@@ -307,7 +307,9 @@ class NoticeCommands:
         notice = changed.notice
         try:
             await store.update_with_history(conn, notice, changed.entry, now)
-        except asyncpg.UniqueViolationError:  # the transaction is over: the caller's block rolls it back
+        except asyncpg.UniqueViolationError as error:  # the transaction is over: the caller's block rolls it back
+            if error.constraint_name != store.OPEN_URL_INDEX:
+                raise
             raise Conflict(
                 f"notice {notice.reference} cannot reopen: another open notice exists for the same URL and provider"
             ) from None

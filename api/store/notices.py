@@ -39,6 +39,7 @@ COLUMNS = """
     n.reported_at, n.due_at, n.acknowledged_at, n.removed_at, n.refusal_reason, n.preservation_requested, n.version
 """
 OPEN = "n.status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN')"
+OPEN_URL_INDEX = "notices_open_url_key"  # one open notice per provider and URL (migration 0002)
 
 # A new notice arrives with its content hashes and its first history entry: one statement
 # for all three tables, and the hashes and history only of the rows actually inserted (a
