@@ -39,13 +39,19 @@ def _numbers(text: str) -> list[float]:
     return [float(n.replace(",", "")) for n in NUMBER.findall(text)]
 
 
-def test_the_benchmark_command_produces_every_figure_beside_its_baseline(services: Services, tmp_path: Path) -> None:
+def _run(services: Services, module: str, *args: str, timeout: float = 100) -> subprocess.CompletedProcess[str]:
+    """A bench module as the README runs it, on the session's PostgreSQL; it must exit 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
     env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
-    out = tmp_path / "rows.json"
-    done = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--json", str(out)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=100)
+    done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_the_benchmark_command_produces_every_figure_beside_its_baseline(services: Services, tmp_path: Path) -> None:
+    out = tmp_path / "rows.json"
+    done = _run(services, "bench.run", "--smoke", "--json", str(out))
     rows = json.loads(out.read_text())
     assert len(rows) == len(EXPECTED), [r["path"] for r in rows]
     for prefix, row in zip(EXPECTED, rows, strict=True):
@@ -64,11 +70,7 @@ def test_the_benchmark_command_produces_every_figure_beside_its_baseline(service
 
 
 def test_the_in_process_page_measurement_runs_and_reports_cpu_and_collection_time(services: Services) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
-    env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
-    done = subprocess.run([sys.executable, "-m", "bench.inprocess_read", "--requests", "20"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=100)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run(services, "bench.inprocess_read", "--requests", "20")
     lines = [line for line in done.stdout.splitlines() if "ms CPU" in line]
     assert len(lines) == 3, done.stdout
     for line in lines:
@@ -81,21 +83,13 @@ def test_the_in_process_page_measurement_runs_and_reports_cpu_and_collection_tim
 @pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("callgrind_control") is None,
                     reason="--instructions needs valgrind, which this machine does not have")
 def test_the_in_process_page_measurement_counts_instructions_under_callgrind(services: Services) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
-    env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
-    done = subprocess.run([sys.executable, "-m", "bench.inprocess_read", "--instructions", "--requests", "2"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run(services, "bench.inprocess_read", "--instructions", "--requests", "2", timeout=300)
     millions, pages = _numbers(done.stdout)[:2]
     assert pages == 2 and 1 < millions < 1000, done.stdout  # a page is millions of instructions, not none or all of the set-up
 
 
 def test_the_transitions_benchmark_still_runs(services: Services) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
-    env["TAKEDOWN_DATABASE_URL"] = services.admin_dsn
-    done = subprocess.run([sys.executable, "-m", "bench.transitions", "--notices", "40"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=100)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run(services, "bench.transitions", "--notices", "40")
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["acknowledged", "removed"], done.stdout
     assert all(_numbers(line)[0] == 40 and _numbers(line)[1] > 0 for line in lines), done.stdout

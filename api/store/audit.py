@@ -28,11 +28,16 @@ APPEND = """
 """
 # One statement for many entries, in the given order. The chain trigger runs per row and
 # sees the rows this statement inserted before it, so the links come out as with one
-# INSERT each (1000 entries: one round trip instead of a thousand executions).
-APPEND_MANY = """
+# INSERT each (1000 entries: one round trip instead of a thousand executions). ENTRIES is
+# also the audit part of the statements that write a command's events with its entries
+# (store/events.py, store/notices.py): `gate` names what must be read first (the commit-order
+# lock, the inserted notice), the others are their parameters.
+ENTRIES = """
     INSERT INTO audit_log (organization_id, subject, action, object_id)
-    SELECT $1, $2, $3, o.object_id FROM unnest($4::text[]) WITH ORDINALITY AS o (object_id, n) ORDER BY o.n
+    SELECT {organization}, {subject}, {action}, o.object_id
+    FROM {gate} unnest({object_ids}::text[]) WITH ORDINALITY AS o (object_id, n) ORDER BY o.n
 """
+APPEND_MANY = ENTRIES.format(organization="$1", subject="$2", action="$3", object_ids="$4", gate="")
 PAGE = """
     SELECT seq, at, organization_id, subject, action, object_id, chain_hash FROM audit_log
     WHERE ($1::uuid IS NULL OR organization_id = $1)

@@ -41,12 +41,9 @@ INSERT = f"WITH {_LOCK} {_INSERT_EVENTS}"
 # there is no round trip but COMMIT's own. The entries go in the given order, chained by the
 # audit_log trigger (which takes the same lock), as store/audit.py's inserts are.
 INSERT_WITH_AUDIT = f"""
-    WITH {_LOCK}, event AS ({_INSERT_EVENTS}), audit AS (
-        INSERT INTO audit_log (organization_id, subject, action, object_id)
-        SELECT $9, $10, $11, o.object_id
-        FROM commit_order, unnest($12::text[]) WITH ORDINALITY AS o(object_id, n)
-        ORDER BY o.n
-    )
+    WITH {_LOCK}, event AS ({_INSERT_EVENTS}), audit AS ({
+        audit.ENTRIES.format(organization="$9", subject="$10", action="$11", object_ids="$12", gate="commit_order,")
+    })
     SELECT 1
 """
 

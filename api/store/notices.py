@@ -29,6 +29,7 @@ from ..domain.notices import (
     pdq_bits,
 )
 from ..domain.organizations import OrganizationKind
+from .audit import ENTRIES as AUDIT_ENTRIES
 from .audit import Actor
 from .events import COMMIT_ORDER_LOCK
 from .idempotency import KEY_LOCK_ID
@@ -103,7 +104,7 @@ REPORT_ONE = _INSERT_CTES.format(
                           WHERE k.organization_id = $16 AND k.subject = $17 AND k.operation = $19 AND k.key = $18)
     ),""",
     gate="key_lock,",
-) + """
+) + f"""
     , claimed AS (
         INSERT INTO idempotency_keys (organization_id, subject, key, operation, result_id, deduplicated)
         SELECT $16, $17, $18, $19, i.id, false FROM inserted i WHERE $18::text IS NOT NULL
@@ -114,12 +115,10 @@ REPORT_ONE = _INSERT_CTES.format(
              (SELECT count(*) FROM history) AS x
     ), event AS (
         INSERT INTO events (seq, id, subject, type, aggregate_id, aggregate_version, occurred_at, envelope)
-        SELECT nextval('events_seq'), $21, $22, $23, i.id, $24, $25, jsonb_set($26::jsonb, '{data,reference}', to_jsonb(i.reference))
+        SELECT nextval('events_seq'), $21, $22, $23, i.id, $24, $25, jsonb_set($26::jsonb, '{{data,reference}}', to_jsonb(i.reference))
         FROM commit_order, inserted i
-    ), audit AS (
-        INSERT INTO audit_log (organization_id, subject, action, object_id)
-        SELECT $16, $17, $27, $28 FROM commit_order, inserted
-    )
+    ), audit AS ({AUDIT_ENTRIES.format(organization="$16", subject="$17", action="$27", object_ids="ARRAY[$28]",
+                                       gate="commit_order, inserted,")})
     SELECT * FROM inserted
 """
 OPEN_FOR = f"""
