@@ -18,6 +18,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from api.graphql import execution
 from api.graphql.execution import ExecutionContext
 
 
@@ -172,13 +173,42 @@ class Mutation:
         return boxes()[0]
 
 
-def run(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str) -> dict[str, Any]:
-    schema = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=execution_context)
-    result = asyncio.run(schema.execute(query))
+class Interpreting(ExecutionContext):
+    compile_after = None  # the fast path as written in execution.py, never compiled
+
+
+class CompilingAtOnce(ExecutionContext):
+    compile_after = 1  # every kept plan compiled at its first object (before its nested plans are known)
+
+
+class Compiling(ExecutionContext):
+    compile_after = 2  # compiled at its second object: the plans of nested objects known, and inlined
+
+
+FAST_PATHS = [Interpreting, CompilingAtOnce, Compiling]
+
+
+def _answer(result: Any) -> dict[str, Any]:
     return {
         "data": result.data,
         "errors": sorted((e.message, tuple(e.path or ()), str(e.locations)) for e in result.errors or []),
     }
+
+
+def run(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str) -> dict[str, Any]:
+    schema = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=execution_context)
+    return _answer(asyncio.run(schema.execute(query)))
+
+
+def run_repeated(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str, times: int = 3) -> list[dict[str, Any]]:
+    """The same query answered `times` times by one schema with a parser cache, as a server answers a
+    client repeating it: plans are kept from the first request on, and compiled as they are used."""
+    from strawberry.extensions import ParserCache
+
+    parser = ParserCache()
+    schema = strawberry.Schema(query=Query, mutation=Mutation, execution_context_class=execution_context,
+                               extensions=[lambda: copy.copy(parser)])
+    return [_answer(asyncio.run(schema.execute(query))) for _ in range(times)]
 
 
 QUERIES = [
@@ -209,9 +239,36 @@ QUERIES = [
 ]
 
 
+@pytest.mark.parametrize("fast_path", FAST_PATHS)
 @pytest.mark.parametrize("query", QUERIES)
-def test_fast_path_answers_as_graphql_core_does(query: str) -> None:
-    assert run(ExecutionContext, query) == run(StrawberryGraphQLCoreExecutionContext, query)
+def test_fast_path_answers_as_graphql_core_does(query: str, fast_path: type[ExecutionContext]) -> None:
+    assert run(fast_path, query) == run(StrawberryGraphQLCoreExecutionContext, query)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_compiled_plans_answer_as_graphql_core_does(query: str) -> None:
+    """Repeated, so that kept plans are compiled with what the first answer taught them (the plans
+    of nested objects, inlined)."""
+    core = run(StrawberryGraphQLCoreExecutionContext, query)
+    assert run_repeated(Compiling, query) == [core, core, core]
+
+
+def test_kept_plans_are_compiled_with_nested_objects_inlined(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: dict[str, Any] = {}
+    compile_plan = execution.compile_plan
+
+    def noting(parent_type: Any, *args: Any) -> Any:
+        compiled[parent_type.name] = compile_plan(parent_type, *args)
+        return compiled[parent_type.name]
+
+    monkeypatch.setattr(execution, "compile_plan", noting)
+    query = "{ boxes { label owner { name badge } owners { name } } }"
+    core = run(StrawberryGraphQLCoreExecutionContext, query)
+    assert run_repeated(Compiling, query) == [core, core, core]
+    assert set(compiled) == {"Query", "Box", "Owner"}
+    box = compiled["Box"].__code__
+    assert box.co_filename == "<plan of Box>"
+    assert {"sub1", "sub2"} <= set(box.co_names), "owner and owners completed straight into their plans"
 
 
 def test_the_comparison_sees_errors() -> None:
@@ -358,15 +415,20 @@ class ReviewQuery:
 
 
 def run_counted(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str,
-                config: StrawberryConfig | None = None) -> dict[str, Any]:
-    CHECKS.clear()
-    schema = strawberry.Schema(query=ReviewQuery, execution_context_class=execution_context, config=config or review_config())
-    result = asyncio.run(schema.execute(query))
-    return {
-        "data": result.data,
-        "errors": sorted((e.message, tuple(e.path or ()), str(e.locations)) for e in result.errors or []),
-        "calls": list(CHECKS),
-    }
+                config: StrawberryConfig | None = None, times: int = 1) -> dict[str, Any]:
+    """The answer and the calls made for it; with `times`, of the last of so many requests to one
+    schema with a parser cache (the earlier answers must be the same)."""
+    from strawberry.extensions import ParserCache
+
+    parser = ParserCache()
+    schema = strawberry.Schema(query=ReviewQuery, execution_context_class=execution_context, config=config or review_config(),
+                               extensions=[lambda: copy.copy(parser)])
+    answers = []
+    for _ in range(times):
+        CHECKS.clear()
+        answers.append({**_answer(asyncio.run(schema.execute(query))), "calls": list(CHECKS)})
+    assert all(a == answers[0] for a in answers), answers
+    return answers[-1]
 
 
 @pytest.mark.parametrize("query", [
@@ -379,10 +441,11 @@ def run_counted(execution_context: type[StrawberryGraphQLCoreExecutionContext], 
     "{ rows { label } }",  # a failing item: the rest of the list still runs, as graphql-core runs it
     "{ thing { parentNamedInfo } }",  # strawberry's own way of passing a parameter named info
 ])
-def test_fast_path_calls_what_graphql_core_calls(query: str) -> None:
+@pytest.mark.parametrize("fast_path", FAST_PATHS)
+def test_fast_path_calls_what_graphql_core_calls(query: str, fast_path: type[ExecutionContext]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # "coroutine ... was never awaited"
-        fast, core = run_counted(ExecutionContext, query), run_counted(StrawberryGraphQLCoreExecutionContext, query)
+        fast, core = run_counted(fast_path, query, times=3), run_counted(StrawberryGraphQLCoreExecutionContext, query)
     assert fast == core
     assert fast["calls"] or "parentNamedInfo" in query
 

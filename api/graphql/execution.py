@@ -52,6 +52,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 from strawberry.types.info import Info
 
+from .compiled import compile_plan
 from .identity import WhileAlive
 
 _Leaf = GraphQLScalarType | GraphQLEnumType
@@ -63,6 +64,9 @@ _Lazy = Callable[[Any, Callable[[], _Info], Any], Any]  # the same, given a buil
 _PLAIN: Final = frozenset({str, int, float, bool, list, tuple, dict})
 _SETTLED: set[type] = set(_PLAIN)
 _MAX_SETTLED: Final = 2000
+# Types whose values have been found completable as they are: not null, not an error, never
+# awaitable (a subset of _SETTLED). A compiled plan completes values of these types directly.
+_ORDINARY: set[type] = set()
 _UNCHANGED: Final[dict[Any, type]] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
@@ -268,7 +272,8 @@ class _LazyInfo(Info[Any, Any]):
 
 
 _SHARED = "_takedown_shared_subfields"
-_Plans = dict[tuple[GraphQLObjectType, tuple[int, ...]], tuple[list[Any], list["_Field"]]]
+_COLLECTED = "collected"  # marks the key of a plan of collected fields (`_collected`)
+_Plans = dict[tuple[Any, ...], tuple[list[Any], "_Fields"]]
 
 
 def _request_independent(details: list[FieldDetails], fragments: dict[str, Any]) -> bool:
@@ -295,6 +300,19 @@ def _request_independent(details: list[FieldDetails], fragments: dict[str, Any])
     return True
 
 
+class _Fields(list["_Field"]):
+    """A plan: the fields of one selection set on one object type, in response order. A plan kept
+    across requests is compiled (compiled.py) once it has completed `compile_after` objects."""
+
+    __slots__ = ("run", "uses", "shared")
+
+    def __init__(self, fields: list[_Field]) -> None:
+        super().__init__(fields)
+        self.run: Callable[[ExecutionContext, Any, Path | None], Any] | None = None
+        self.uses = 0
+        self.shared = False
+
+
 class _Field:
     """One response key of a selection set, with what the fast path needs to execute it."""
 
@@ -308,7 +326,7 @@ class _Field:
         self.nodes = [d.node for d in details]
         plain = field is not None and all(not n.arguments and not n.directives for n in self.nodes)
         definition = self.definition = _definition(field) if plain and field is not None else None
-        self.subfields: list[_Field] | None = None  # of its object type, once known not to depend on the request
+        self.subfields: _Fields | None = None  # of its object type, once known not to depend on the request
         # A leaf read off the object (the commonest field of all) is executed inline, from these.
         leaf = definition is not None and definition.attribute is not None and definition.shape.kind == LEAF
         self.attribute = definition.attribute if leaf and definition is not None else None
@@ -320,21 +338,26 @@ class _Field:
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    def _fields(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Field]:
+    # A kept plan is compiled once it has completed this many objects (over any number of
+    # requests): a page's plans on its first request, a one-object query's after a few repeats.
+    # None: never (tests compare both ways with graphql-core's).
+    compile_after: int | None = 20
+
+    def _fields(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Fields:
         """The plan of a selection set: made once per request (the grouped field set is the same
         object for every item of a list: graphql-core memoizes it), kept alive with it."""
-        plans: dict[tuple[GraphQLObjectType, int], tuple[Any, list[_Field]]] = self.__dict__.setdefault("_takedown_plans", {})
+        plans: dict[tuple[GraphQLObjectType, int], tuple[Any, _Fields]] = self.__dict__.setdefault("_takedown_plans", {})
         key = (parent_type, id(grouped_field_set))
         found = plans.get(key)
         if found is not None:
             return found[1]
         get_field = self.schema.get_field
-        fields = [_Field(name, details, get_field(parent_type, details[0].node.name.value))
-                  for name, details in grouped_field_set.items()]
+        fields = _Fields([_Field(name, details, get_field(parent_type, details[0].node.name.value))
+                          for name, details in grouped_field_set.items()])
         plans[key] = (grouped_field_set, fields)
         return fields
 
-    def _subfields(self, object_type: GraphQLObjectType, planned: _Field) -> list[_Field] | None:
+    def _subfields(self, object_type: GraphQLObjectType, planned: _Field) -> _Fields | None:
         """The planned subfields of a field on an object type; None when they use @defer.
 
         Kept across requests when nothing in the selection depends on the request (no directives,
@@ -346,10 +369,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if planned.subfields is not None:
             return planned.subfields
         details = planned.details
-        by_operation: WhileAlive[_Plans] = self.schema.__dict__.setdefault(_SHARED, WhileAlive())
-        shared = by_operation.get(self.operation)
-        if shared is None:
-            shared = by_operation.put(self.operation, {})
+        shared = self._kept()
         key = (object_type, tuple([id(d.node) for d in details]))
         found = shared.get(key)
         if found is not None:
@@ -362,6 +382,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if _request_independent(details, self.fragment_definitions):
             shared[key] = ([d.node for d in details], fields)
             planned.subfields = fields
+            fields.shared = True
         return fields
 
     def execute_fields(
@@ -375,10 +396,41 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         middleware = self.middleware_manager
         if position_context is not None or (middleware is not None and middleware.middlewares):
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        return self._run(parent_type, source_value, path, self._fields(parent_type, grouped_field_set))
+        return self._run(parent_type, source_value, path, self._collected(parent_type, grouped_field_set))
 
-    def _run(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None, fields: list[_Field]) -> Any:
-        """graphql-core's `execute_fields` over a planned selection set."""
+    def _kept(self) -> _Plans:
+        """The plans kept for this operation (see `_subfields`)."""
+        by_operation: WhileAlive[_Plans] = self.schema.__dict__.setdefault(_SHARED, WhileAlive())
+        shared = by_operation.get(self.operation)
+        return by_operation.put(self.operation, {}) if shared is None else shared
+
+    def _collected(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Fields:
+        """The plan of fields graphql-core has collected (the operation's, or an object's that it completed
+        itself, as after an async resolver): kept across requests by the fields' nodes, which say what
+        the collection gave (a field left out by @skip is a node missing), unless @defer or fragment
+        arguments took part."""
+        details = [d for field_details in grouped_field_set.values() for d in field_details]
+        if any(d.defer_usage is not None or d.fragment_variable_values is not None for d in details):
+            return self._fields(parent_type, grouped_field_set)
+        shared = self._kept()
+        key = (_COLLECTED, parent_type, tuple([id(d.node) for d in details]))
+        found = shared.get(key)
+        if found is not None:
+            return found[1]
+        fields = self._fields(parent_type, grouped_field_set)
+        shared[key] = ([d.node for d in details], fields)
+        fields.shared = True
+        return fields
+
+    def _run(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None, fields: _Fields) -> Any:
+        """graphql-core's `execute_fields` over a planned selection set (compiled, once it has been used enough)."""
+        run = fields.run
+        if run is not None:
+            return run(self, source_value, path)
+        if fields.shared and self.compile_after is not None:
+            fields.uses += 1
+            if fields.uses >= self.compile_after:
+                fields.run = compile_plan(parent_type, fields, _inlined, _HELPERS)
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
@@ -404,12 +456,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
                             if label is not None:
                                 results[name] = label
                                 continue
-                        try:
-                            result = _leaf(planned.shape, value, is_awaitable)  # type: ignore[arg-type]
-                        except Exception as raw_error:  # noqa: BLE001 - as execute_field handles completion errors
-                            self.handle_field_error(raw_error, planned.field.type, planned.details,  # type: ignore[union-attr]
-                                                    Path(path, name, type_name))
-                            result = None
+                        result = self._leaf_rest(planned, parent_type, path, value)
                     if result is _SLOW:
                         result = self._finish(planned, parent_type, Path(path, name, type_name), None, value)
                 elif planned.definition is None:
@@ -430,6 +477,19 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return results
         return _gather_fields(results, awaitable_fields)
 
+    def _leaf_rest(self, planned: _Field, parent_type: GraphQLObjectType, path: Path | None, value: Any) -> Any:
+        """An inline leaf whose value is not of the type it is usually: coerced, or completed by
+        graphql-core (a null, an error, an awaitable), as `execute_field` would."""
+        try:
+            result = _leaf(planned.shape, value, self.is_awaitable)  # type: ignore[arg-type]
+        except Exception as raw_error:  # noqa: BLE001 - as execute_field handles completion errors
+            self.handle_field_error(raw_error, planned.field.type, planned.details,  # type: ignore[union-attr]
+                                    Path(path, planned.name, parent_type.name))
+            return None
+        if result is _SLOW:
+            return self._finish(planned, parent_type, Path(path, planned.name, parent_type.name), None, value)
+        return result
+
     def _info(self, planned: _Field, parent_type: GraphQLObjectType, path: Path) -> _Info:
         assert planned.field is not None
         return self.build_resolve_info(planned.field, planned.nodes, parent_type, path)
@@ -448,6 +508,11 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 value = definition.resolve(source, info)
         except Exception as raw_error:  # noqa: BLE001 - graphql-core's completion raises and locates it
             return self._finish(planned, parent_type, path, info, raw_error)
+        return self._completing(planned, definition, parent_type, path, info, value)
+
+    def _completing(self, planned: _Field, definition: _Definition, parent_type: GraphQLObjectType, path: Path,
+                    info: _Info | None, value: Any) -> Any:
+        """The rest of `_execute`, once the value is resolved: completed on the fast path if it allows."""
         shape = definition.shape
         try:
             if shape.kind == LEAF:
@@ -472,6 +537,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return _SLOW if shape.non_null else None
         if isinstance(value, Exception) or _awaitable(self.is_awaitable, value):
             return _SLOW
+        _ordinary(value)
         object_type = shape.object_type
         assert object_type is not None
         fields = self._subfields(object_type, planned)
@@ -484,7 +550,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return self._run(object_type, value, path, fields)
 
     def _checked(self, object_type: GraphQLObjectType, is_type_of: Any, value: Any, path: Path,
-                 details: list[FieldDetails], fields: list[_Field]) -> Any:
+                 details: list[FieldDetails], fields: _Fields) -> Any:
         """`complete_object_value` once `is_type_of` has answered (awaitable or not)."""
         if is_type_of is not True and _awaitable(self.is_awaitable, is_type_of):
             return self._checked_later(object_type, is_type_of, value, path, details, fields)
@@ -493,7 +559,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return self._run(object_type, value, path, fields)
 
     async def _checked_later(self, object_type: GraphQLObjectType, is_type_of: Awaitable[Any], value: Any, path: Path,
-                             details: list[FieldDetails], fields: list[_Field]) -> Any:
+                             details: list[FieldDetails], fields: _Fields) -> Any:
         if not await self.with_abort_signal(is_type_of):
             raise invalid_return_type_error(object_type, value, details)
         result = self._run(object_type, value, path, fields)
@@ -509,71 +575,84 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return _SLOW  # async iterables, generators, non-iterables: graphql-core's checks and errors
         item = shape.item
         assert item is not None and planned.field is not None
-        item_type = item.output
         is_awaitable = self.is_awaitable
         completed: list[Any] = []
         awaitable_indices: list[int] = []
-        object_type = item.object_type
-        fields: list[_Field] | None = []
-        if object_type is not None:
-            fields = self._subfields(object_type, planned)
+        fields: _Fields | None = None
+        if item.object_type is not None:
+            fields = self._subfields(item.object_type, planned)
             if fields is None:
                 return _SLOW
-        check = object_type.is_type_of if object_type is not None else None
-        if check is not None and item.blind_check:
-            info = None
-        elif check is not None:
-            info = info or self._info(planned, parent_type, path)
-        details = planned.details
         iterator = iter(value)
         index = 0
         try:
             for entry in iterator:
                 item_path = _new_path(Path, (path, index, None))
-                result: Any = _SLOW
-                if item.kind == LEAF:
-                    try:
-                        result = _leaf(item, entry, is_awaitable)
-                    except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
-                        self.handle_field_error(raw_error, item_type, details, item_path)
-                        result = None
-                elif entry is not None and not isinstance(entry, Exception) \
-                        and (type(entry) in _SETTLED or not _awaitable(is_awaitable, entry)):
-                    assert object_type is not None and fields is not None
-                    try:
-                        if check is None:
-                            result = self._run(object_type, entry, item_path, fields)
-                        else:
-                            result = self._checked(object_type, check(entry, info), entry, item_path, details, fields)  # type: ignore[arg-type]
-                    except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
-                        self.handle_field_error(raw_error, item_type, details, item_path)
-                        result = None
-                    if type(result) is not dict and _awaitable(is_awaitable, result):
-                        completed.append(self._guarded(result, item_type, details, item_path))
+                if fields is not None:
+                    if self._list_entry(planned, parent_type, path, fields, entry, item_path, completed):
                         awaitable_indices.append(index)
-                        index += 1
-                        continue
+                    index += 1
+                    continue
+                try:
+                    result = _leaf(item, entry, is_awaitable)
+                except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
+                    self.handle_field_error(raw_error, item.output, planned.details, item_path)
+                    result = None
                 if result is _SLOW:
                     info = info or self._info(planned, parent_type, path)
                     if is_awaitable(entry):
-                        completed.append(self.complete_awaitable_list_item_value(entry, item_type, details, info,
-                                                                                 item_path, None))
+                        completed.append(self.complete_awaitable_list_item_value(entry, item.output, planned.details,
+                                                                                 info, item_path, None))
                         awaitable_indices.append(index)
-                    elif self.complete_list_item_value(entry, completed, item_type, details, info, item_path, None):
+                    elif self.complete_list_item_value(entry, completed, item.output, planned.details, info, item_path, None):
                         awaitable_indices.append(index)
                 else:
                     completed.append(result)
                 index += 1
         except Exception:
-            # As graphql-core does: settle what was started, and what the rest of the list holds.
-            pending = [completed[i] for i in awaitable_indices]
-            pending.extend(collect_iterator_awaitables(iterator, is_awaitable))
-            if pending:
-                self.settle_in_background(pending)
+            self._settle_list(completed, awaitable_indices, iterator)
             raise
         if not awaitable_indices:
             return completed
         return _gather_items(completed, awaitable_indices)
+
+    def _list_entry(self, planned: _Field, parent_type: GraphQLObjectType, path: Path, fields: _Fields, entry: Any,
+                    item_path: Path, completed: list[Any]) -> bool:
+        """One item of a list of objects, completed on the fast path if it allows (else by graphql-core's
+        `complete_list_item_value`) and appended to `completed`: True when it is still to be awaited."""
+        item = planned.definition.shape.item  # type: ignore[union-attr]
+        object_type, item_type, details = item.object_type, item.output, planned.details  # type: ignore[union-attr]
+        is_awaitable = self.is_awaitable
+        if entry is not None and not isinstance(entry, Exception) and not _awaitable(is_awaitable, entry):
+            _ordinary(entry)
+            check = object_type.is_type_of  # type: ignore[union-attr]
+            try:
+                if check is None:
+                    result = self._run(object_type, entry, item_path, fields)  # type: ignore[arg-type]
+                else:
+                    check_info = None if item.blind_check else self._info(planned, parent_type, path)  # type: ignore[union-attr]
+                    result = self._checked(object_type, check(entry, check_info), entry, item_path, details, fields)  # type: ignore[arg-type]
+            except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value does
+                self.handle_field_error(raw_error, item_type, details, item_path)
+                result = None
+            if type(result) is not dict and _awaitable(is_awaitable, result):
+                completed.append(self._guarded(result, item_type, details, item_path))
+                return True
+            completed.append(result)
+            return False
+        info = self._info(planned, parent_type, path)
+        if is_awaitable(entry):
+            completed.append(self.complete_awaitable_list_item_value(entry, item_type, details, info, item_path, None))
+            return True
+        return self.complete_list_item_value(entry, completed, item_type, details, info, item_path, None)
+
+    def _settle_list(self, completed: list[Any], awaitable_indices: list[int] | None, rest: Any) -> None:
+        """As graphql-core does when completing a list fails: settle what was started, and what the
+        rest of the list holds."""
+        pending = [completed[i] for i in awaitable_indices or ()]
+        pending.extend(collect_iterator_awaitables(rest, self.is_awaitable))
+        if pending:
+            self.settle_in_background(pending)
 
     def _finish(self, planned: _Field, parent_type: GraphQLObjectType, path: Path, info: _Info | None,
                 result: Any) -> Any:
@@ -645,6 +724,7 @@ def _leaf(shape: _Shape, value: Any, is_awaitable: Callable[[Any], bool]) -> Any
         return _SLOW if shape.non_null else None
     if isinstance(value, Exception) or _awaitable(is_awaitable, value):
         return _SLOW
+    _ordinary(value)
     return Executor.complete_leaf_value(shape.leaf, value)  # type: ignore[arg-type]
 
 
@@ -667,3 +747,29 @@ async def _gather_items(completed: list[Any], awaitable_indices: list[int]) -> l
         for index, value in zip(awaitable_indices, awaited, strict=True):
             completed[index] = value
     return completed
+
+
+def _ordinary(value: Any) -> None:
+    """Notes the type of a value found completable as it is (after the checks for null, error and
+    awaitable), for compiled plans."""
+    kind = type(value)
+    if kind not in _ORDINARY and kind in _SETTLED and len(_ORDINARY) < _MAX_SETTLED:
+        _ORDINARY.add(kind)
+
+
+def _inlined(planned: _Field) -> bool:
+    """Whether a compiled plan completes this field's objects (or list of objects) straight into its
+    subplan: one whose selection is kept across requests (so its plan is known)."""
+    definition = planned.definition
+    if definition is None or planned.subfields is None:
+        return False
+    shape = definition.shape
+    return shape.kind == OBJECT or (shape.kind == LIST and shape.item.kind == OBJECT)  # type: ignore[union-attr]
+
+
+# What compiled plans call besides the execution context's own methods.
+_HELPERS: Final[dict[str, Any]] = {
+    "Path": Path, "new_path": _new_path, "Undefined": Undefined, "SETTLED": _SETTLED, "ORDINARY": _ORDINARY,
+    "awaitable": _awaitable, "gather_fields": _gather_fields, "gather_items": _gather_items, "partial": partial,
+    "complete_leaf": Executor.complete_leaf_value,
+}
