@@ -14,6 +14,7 @@ from typing import Any, NewType
 
 import pytest
 import strawberry
+from graphql import Undefined
 from strawberry.extensions import FieldExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -565,3 +566,97 @@ def test_resolvers_see_the_same_info_on_the_fast_path() -> None:
     # A configured info class is what the resolver gets, as strawberry would give it.
     own = ask(ExecutionContext, StrawberryConfig(info_class=OwnInfo))
     assert own["askers"][0]["who"] == "OwnInfo|me"
+
+
+# What the review of the compiled plans found.
+
+@strawberry.type
+class Vague:
+    label: str | None
+    owner: Owner | None
+
+
+@strawberry.type
+class VagueQuery:
+    @strawberry.field
+    def owners(self) -> list[Owner | None]:
+        return [Owner(name="a", since=1), Undefined, Owner(name="b", since=2)]  # type: ignore[list-item]
+
+    @strawberry.field
+    def vague(self) -> list[Vague]:
+        return [Vague(label=Undefined, owner=Undefined), Vague(label="x", owner=Owner(name="o", since=3)),  # type: ignore[arg-type]
+                Vague(label=Undefined, owner=Undefined)]  # type: ignore[arg-type]
+
+    @strawberry.field
+    def hello(self) -> str:
+        return "hi"
+
+
+def _answers(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str,
+             variables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from strawberry.extensions import ParserCache
+
+    parser = ParserCache()
+    schema = strawberry.Schema(query=VagueQuery, execution_context_class=execution_context,
+                               extensions=[lambda: copy.copy(parser)])
+    return [_answer(asyncio.run(schema.execute(query, variable_values=v))) for v in variables]
+
+
+@pytest.mark.parametrize("query", [
+    "query($s: Boolean!) { hello @skip(if: $s) }",  # the operation's selection, empty
+    "query($s: Boolean!) { vague { label @skip(if: $s) } }",  # each item's selection, empty
+    "query($s: Boolean!) { owners { ... on Owner @skip(if: $s) { name } } }",
+])
+def test_an_empty_selection_is_compiled_and_answers_as_graphql_core_does(query: str) -> None:
+    """Every field skipped: the plan has no fields, and compiling it must still give an object."""
+    times = [{"s": True}] * 4
+    assert _answers(Compiling, query, times) == _answers(StrawberryGraphQLCoreExecutionContext, query, times)
+    assert _answers(Compiling, query, times)[-1]["errors"] == []
+
+
+@pytest.mark.parametrize("fast_path", FAST_PATHS)
+def test_graphql_cores_undefined_is_null_wherever_it_appears(fast_path: type[ExecutionContext]) -> None:
+    """graphql-core completes its Undefined as null: in a list of objects, for a leaf, for an object;
+    it must never be taken for an ordinary value (which compiled plans complete as they are)."""
+    for query in ("{ owners { name } }", "{ vague { label owner { name } } }", "{ owners { name } vague { owner { name } } }"):
+        once = [{}] * 3
+        assert _answers(fast_path, query, once) == _answers(StrawberryGraphQLCoreExecutionContext, query, once)
+    assert type(Undefined) not in execution._ORDINARY and type(None) not in execution._ORDINARY
+
+
+def test_selections_collected_under_variables_are_kept_only_a_few_per_operation() -> None:
+    """Each combination of @include variables collects other fields: 2^n plans for n of them. A few
+    are kept (and compiled), the others made per request: the answers are the same either way."""
+    import itertools
+
+    from strawberry.extensions import ParserCache
+
+    n = 5
+    query = "query({}) {{ always: hello {} }}".format(
+        ", ".join(f"$v{i}: Boolean!" for i in range(n)), " ".join(f"f{i}: hello @include(if: $v{i})" for i in range(n)))
+    parser = ParserCache()
+    schema = strawberry.Schema(query=VagueQuery, execution_context_class=Compiling, extensions=[lambda: copy.copy(parser)])
+    for combination in itertools.product((False, True), repeat=n):
+        variables = {f"v{i}": on for i, on in enumerate(combination)}
+        for _ in range(2):
+            answer = asyncio.run(schema.execute(query, variable_values=variables))
+            assert answer.errors is None
+            assert answer.data == {"always": "hi", **{f"f{i}": "hi" for i, on in enumerate(combination) if on}}
+    kept = schema._schema.__dict__["_takedown_shared_subfields"]
+    (plans,) = [entry[1] for entry in kept._entries.values()]
+    assert sum(1 for key in plans if key[0] == execution._COLLECTED) == execution._MAX_COLLECTED
+
+
+def test_a_plan_that_does_not_compile_is_interpreted(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    attempts: list[str] = []
+
+    def failing(parent_type: Any, *args: Any) -> Any:
+        attempts.append(parent_type.name)
+        raise SyntaxError("a compiler bug")
+
+    monkeypatch.setattr(execution, "compile_plan", failing)
+    query = "{ boxes { label owner { name badge } owners { name } } }"
+    core = run(StrawberryGraphQLCoreExecutionContext, query)
+    assert run_repeated(Compiling, query) == [core, core, core]
+    assert sorted(attempts) == ["Box", "Owner", "Owner", "Query"], "one attempt per plan, not one per object"
+    assert "did not compile; it is interpreted" in caplog.text

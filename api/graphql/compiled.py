@@ -35,6 +35,7 @@ def source_of(fields: Sequence[Any], can_inline: Callable[[Any], bool]) -> tuple
         "    pending = None",
         "    is_awaitable = self.is_awaitable",
         "    try:",
+        "        pass",  # a selection can be empty: every field skipped, or only fragments on other types
     ]
     for i, planned in enumerate(fields):
         key = repr(planned.name)
@@ -237,4 +238,5 @@ def compile_plan(parent_type: Any, fields: Sequence[Any], can_inline: Callable[[
     source, constants = source_of(fields, can_inline)
     namespace = {**helpers, **constants, "parent_type": parent_type, "type_name": parent_type.name}
     exec(compile(source, f"<plan of {parent_type.name}>", "exec"), namespace)  # noqa: S102 - our own source, see above
-    return namespace["run"]  # type: ignore[no-any-return]
+    # Taken out of its own globals: no cycle, so it goes (with the plan) as soon as its query does.
+    return namespace.pop("run")  # type: ignore[no-any-return]

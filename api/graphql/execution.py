@@ -22,6 +22,7 @@ called what it would have called (tests/test_execution.py runs the same queries 
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from types import CoroutineType, GeneratorType, WrapperDescriptorType
@@ -55,6 +56,8 @@ from strawberry.types.info import Info
 from .compiled import compile_plan
 from .identity import WhileAlive
 
+logger = logging.getLogger("takedown.graphql")
+
 _Leaf = GraphQLScalarType | GraphQLEnumType
 _Info = GraphQLResolveInfo[Any]
 _Direct = Callable[[Any, _Info], Any]  # a strawberry resolver called as strawberry calls it
@@ -67,6 +70,7 @@ _MAX_SETTLED: Final = 2000
 # Types whose values have been found completable as they are: not null, not an error, never
 # awaitable (a subset of _SETTLED). A compiled plan completes values of these types directly.
 _ORDINARY: set[type] = set()
+_NULLS: Final = frozenset({type(None), type(Undefined)})  # never ordinary, whoever asks
 _UNCHANGED: Final[dict[Any, type]] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
@@ -273,6 +277,7 @@ class _LazyInfo(Info[Any, Any]):
 
 _SHARED = "_takedown_shared_subfields"
 _COLLECTED = "collected"  # marks the key of a plan of collected fields (`_collected`)
+_MAX_COLLECTED: Final = 8  # such plans kept per operation
 _Plans = dict[tuple[Any, ...], tuple[list[Any], "_Fields"]]
 
 
@@ -418,8 +423,11 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if found is not None:
             return found[1]
         fields = self._fields(parent_type, grouped_field_set)
-        shared[key] = ([d.node for d in details], fields)
-        fields.shared = True
+        # Variables can collect other fields (@skip, @include): 2^n selections for n of them. Only a
+        # few per operation are kept; beyond those, plans are made per request, as before.
+        if sum(1 for kept in shared if kept[0] is _COLLECTED) < _MAX_COLLECTED:
+            shared[key] = ([d.node for d in details], fields)
+            fields.shared = True
         return fields
 
     def _run(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None, fields: _Fields) -> Any:
@@ -430,7 +438,11 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if fields.shared and self.compile_after is not None:
             fields.uses += 1
             if fields.uses >= self.compile_after:
-                fields.run = compile_plan(parent_type, fields, _inlined, _HELPERS)
+                fields.shared = False  # one attempt: a plan that does not compile stays interpreted
+                try:
+                    fields.run = compile_plan(parent_type, fields, _inlined, _HELPERS)
+                except Exception:  # a bug of the compiler's, never the request's: interpreting answers the same
+                    logger.exception("a plan of %s did not compile; it is interpreted", parent_type.name)
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
@@ -623,7 +635,8 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         item = planned.definition.shape.item  # type: ignore[union-attr]
         object_type, item_type, details = item.object_type, item.output, planned.details  # type: ignore[union-attr]
         is_awaitable = self.is_awaitable
-        if entry is not None and not isinstance(entry, Exception) and not _awaitable(is_awaitable, entry):
+        if entry is not None and entry is not Undefined and not isinstance(entry, Exception) \
+                and not _awaitable(is_awaitable, entry):
             _ordinary(entry)
             check = object_type.is_type_of  # type: ignore[union-attr]
             try:
@@ -753,7 +766,7 @@ def _ordinary(value: Any) -> None:
     """Notes the type of a value found completable as it is (after the checks for null, error and
     awaitable), for compiled plans."""
     kind = type(value)
-    if kind not in _ORDINARY and kind in _SETTLED and len(_ORDINARY) < _MAX_SETTLED:
+    if kind not in _ORDINARY and kind in _SETTLED and kind not in _NULLS and len(_ORDINARY) < _MAX_SETTLED:
         _ORDINARY.add(kind)
 
 
