@@ -343,9 +343,9 @@ class NoticeQuery:
             with_history="history" in wanted,
             known=info.context.resources.organizations,
         )
-        history = page.history or {}
         orgs = {i: OrganizationType.from_record(o) for i, o in page.organizations.items()} if page.organizations else None
-        nodes = [NoticeType.of(v, orgs, history.get(v.notice.id)) for v in page.items]
+        history = page.history
+        nodes = [NoticeType.of(v, orgs, history[i] if history is not None else None) for i, v in enumerate(page.items)]
         # An edge's cursor is encoded only when some selection (fragments included) names one: it
         # is a fiftieth of a page's work, and most clients page by pageInfo.endCursor alone.
         with_cursors = "cursor" in wanted
