@@ -295,3 +295,23 @@ async def test_history_read_with_the_page_equals_the_history_read_alone(scene: d
                 seen += [h for _, h in paired]
     assert {len(h) for h in seen} == {1, 2}, "notices with one and with several transitions"
     assert "looking at it" in {e.note for h in seen for e in h}
+
+
+async def test_every_statement_read_as_notices_has_the_notice_columns_where_they_are_read(pool: asyncpg.Pool) -> None:
+    """Notices are read from their rows by position (store.to_notice): each statement that feeds it
+    must have the columns of store.COLUMNS, in that order, at the position it is read from. Checked
+    on the prepared statements, so a column moved or added in one of them fails here, not silently."""
+    from api.domain.access import notice_scope
+    from api.store import notices as store
+
+    viewer = Viewer("test", uuid4(), K.HOTLINE, frozenset({Role.ANALYST}))
+    page_sql, _ = store._page_sql(notice_scope(viewer), store.NoticeFilter(provider_ids=(uuid4(),)), now=datetime.now(UTC),
+                                  after=uuid4(), limit=3)
+    statements = {"INSERT": (store.INSERT, 0), "REPORT_ONE": (store.REPORT_ONE, 0), "OPEN_FOR": (store.OPEN_FOR, 0),
+                  "GET_FOR_UPDATE": (store.GET_FOR_UPDATE, 0), "BY_IDS": (store.BY_IDS, 0), "RELATED": (store.RELATED, 1),
+                  "page": (page_sql, 0), "page with history": (store.with_history(page_sql), 0)}
+    assert len(store.NAMES) == 15 and store.NAMES[0] == "id" and store.NAMES[-1] == "version"
+    async with pool.acquire() as conn:
+        for name, (sql, start) in statements.items():
+            columns = [a.name for a in (await conn.prepare(sql)).get_attributes()]
+            assert tuple(columns[start:start + len(store.NAMES)]) == store.NAMES, name
