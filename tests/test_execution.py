@@ -179,11 +179,11 @@ class Interpreting(ExecutionContext):
 
 
 class CompilingAtOnce(ExecutionContext):
-    compile_after = 1  # every kept plan compiled at its first object (before its nested plans are known)
+    compile_after = 1  # every kept plan compiled for its first object (before its nested plans are known)
 
 
 class Compiling(ExecutionContext):
-    compile_after = 2  # compiled at its second object: the plans of nested objects known, and inlined
+    compile_after = 2  # compiled for its second object: the plans of nested objects known, and inlined
 
 
 FAST_PATHS = [Interpreting, CompilingAtOnce, Compiling]
@@ -550,21 +550,23 @@ class OwnInfo(strawberry.Info):  # type: ignore[type-arg]
     pass
 
 
-def test_resolvers_see_the_same_info_on_the_fast_path() -> None:
+@pytest.mark.parametrize("fast_path", FAST_PATHS)
+def test_resolvers_see_the_same_info_on_the_fast_path(fast_path: type[ExecutionContext]) -> None:
     def ask(execution_context: type[StrawberryGraphQLCoreExecutionContext], config: StrawberryConfig | None = None) -> Any:
         schema = strawberry.Schema(query=InfoQuery, execution_context_class=execution_context, config=config)
         result = asyncio.run(schema.execute("{ askers { about who byKeyword renamed wrapped } }", context_value={"who": "me"}))
         assert result.errors is None, result.errors
         return result.data
 
-    fast, core = ask(ExecutionContext), ask(StrawberryGraphQLCoreExecutionContext)
+    fast, core = ask(fast_path), ask(StrawberryGraphQLCoreExecutionContext)
     without_type = [{k: v for k, v in a.items() if k != "who"} for a in fast["askers"]]
     assert without_type == [{k: v for k, v in a.items() if k != "who"} for a in core["askers"]]  # `who` names the type
     assert [(a["byKeyword"], a["renamed"], a["wrapped"]) for a in fast["askers"]] == [
         ("a|byKeyword|me", "a|renamed|me", "wrapped:a|wrapped|me"), ("b|byKeyword|me", "b|renamed|me", "wrapped:b|wrapped|me")]
     assert fast["askers"][0]["about"] == "True|about|me|['about']|['askers', 0, 'about']"
+    assert fast["askers"][1]["about"] == "True|about|me|['about']|['askers', 1, 'about']"  # compiled, with Compiling
     # A configured info class is what the resolver gets, as strawberry would give it.
-    own = ask(ExecutionContext, StrawberryConfig(info_class=OwnInfo))
+    own = ask(fast_path, StrawberryConfig(info_class=OwnInfo))
     assert own["askers"][0]["who"] == "OwnInfo|me"
 
 

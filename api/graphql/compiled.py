@@ -124,9 +124,12 @@ def _resolved(i: int, key: str, planned: Any, inline: bool, constants: dict[str,
     if definition.attribute is not None:
         info = "None"
         resolve = f"value = d{i}.strawberry.default_resolver(source, {definition.attribute!r})"
+    elif definition.method is not None:  # `def field(self, info)`, given an info built on first use
+        info = "None"
+        resolve = f"value = d{i}.method(source, LazyInfo(self, f{i}, parent_type, p, d{i}.strawberry))"
     elif definition.lazy is not None:
         info = "None"
-        resolve = f"value = d{i}.lazy(source, partial(self._info, f{i}, parent_type, p), self.context_value)"
+        resolve = f"value = d{i}.lazy(source, self, f{i}, parent_type, p)"
     else:
         info = "info"
         lines.append("        info = None")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
 from types import CoroutineType, GeneratorType, WrapperDescriptorType
 from typing import Any, Final
 
@@ -61,7 +60,8 @@ logger = logging.getLogger("takedown.graphql")
 _Leaf = GraphQLScalarType | GraphQLEnumType
 _Info = GraphQLResolveInfo[Any]
 _Direct = Callable[[Any, _Info], Any]  # a strawberry resolver called as strawberry calls it
-_Lazy = Callable[[Any, Callable[[], _Info], Any], Any]  # the same, given a builder of the info and the context
+# the same, given what builds its info on first use: the execution context, the field, its parent type and path
+_Lazy = Callable[[Any, "ExecutionContext", "_Field", GraphQLObjectType, Path], Any]
 # Values of these types are never awaitable: no need to ask. Types seen not to be awaitable join
 # _SETTLED (at most _MAX_SETTLED of them: the schema's own types, dates, enums).
 _PLAIN: Final = frozenset({str, int, float, bool, list, tuple, dict})
@@ -148,10 +148,11 @@ _UNPLANNED = object()
 class _Definition:
     """How to resolve and complete one field definition, when it can take the fast path."""
 
-    __slots__ = ("resolve", "shape", "attribute", "strawberry", "lazy")
+    __slots__ = ("resolve", "shape", "attribute", "strawberry", "lazy", "method")
 
     def __init__(self, resolve: Callable[..., Any], shape: _Shape, attribute: str | None = None,
-                 strawberry: StrawberryField | None = None, lazy: _Lazy | None = None) -> None:
+                 strawberry: StrawberryField | None = None, lazy: _Lazy | None = None,
+                 method: Callable[[Any, Any], Any] | None = None) -> None:
         self.resolve = resolve
         self.shape = shape
         # strawberry reads this attribute with the field's default resolver (getattr unless configured;
@@ -159,6 +160,7 @@ class _Definition:
         self.attribute = attribute
         self.strawberry = strawberry
         self.lazy = lazy  # the resolver called with a lazily built Info (see _direct_resolver)
+        self.method = method  # with `lazy`, when the resolver is `def field(self, info)`: called so directly
 
 
 def _definition(field: GraphQLField) -> _Definition | None:
@@ -185,10 +187,11 @@ def _plan_definition(field: GraphQLField) -> _Definition | None:
     calls = _direct_resolver(field, definition)
     if calls is None:
         return _Definition(field.resolve, shape)
-    return _Definition(calls[0], shape, lazy=calls[1])
+    direct, lazy, method = calls
+    return _Definition(direct, shape, strawberry=definition, lazy=lazy, method=method if lazy is not None else None)
 
 
-def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[_Direct, _Lazy | None] | None:
+def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[_Direct, _Lazy | None, Callable[..., Any] | None] | None:
     """The call strawberry's resolver wrapper makes, without its per-call argument conversion and
     extension chain, for a synchronous resolver that takes no arguments and has no extensions and
     no exception handlers (for anything else, None: the wrapper itself is called). With it, where
@@ -225,16 +228,19 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
     def direct(source: Any, info: _Info) -> Any:
         return call(source, make_info(info) if info_name is not None else None)
 
+    method: Callable[..., Any] | None = None
     if wants_self and not source_names and info_name is not None and _second_positional(func) == info_name:
-        def lazy(source: Any, build: Callable[[], _Info], context: Any) -> Any:
+        method = func
+
+        def lazy(source: Any, executor: ExecutionContext, planned: _Field, parent_type: GraphQLObjectType, path: Path) -> Any:
             """The usual shape, `def field(self, info)`: info passed by position, no keywords built."""
-            return func(source, _LazyInfo(build, definition, context))
+            return func(source, _LazyInfo(executor, planned, parent_type, path, definition))
     else:
-        def lazy(source: Any, build: Callable[[], _Info], context: Any) -> Any:
-            return call(source, _LazyInfo(build, definition, context) if info_name is not None else None)
+        def lazy(source: Any, executor: ExecutionContext, planned: _Field, parent_type: GraphQLObjectType, path: Path) -> Any:
+            return call(source, _LazyInfo(executor, planned, parent_type, path, definition) if info_name is not None else None)
 
     plain_info = getattr(getattr(converter, "config", None), "info_class", None) is Info
-    return direct, lazy if plain_info else None
+    return direct, lazy if plain_info else None, method
 
 
 def _second_positional(func: Callable[..., Any]) -> str | None:
@@ -258,21 +264,24 @@ class _LazyInfo(Info[Any, Any]):
     `dataclasses.replace` on it, assigning `_raw_info`, and an `info_class` changed on the schema's
     config after the field was planned (strawberry reads it per call; the plan, once)."""
 
-    def __init__(self, build: Callable[[], _Info], field: StrawberryField, context: Any) -> None:  # noqa: D107
-        self._build = build
+    def __init__(self, executor: ExecutionContext, planned: _Field, parent_type: GraphQLObjectType, path: Path,  # noqa: D107
+                 field: StrawberryField) -> None:
+        self._executor = executor
+        self._planned = planned
+        self._parent_type = parent_type
+        self._path = path
         self._field = field
-        self._context = context
         self._built: _Info | None = None
 
     @property
     def _raw_info(self) -> _Info:  # type: ignore[override]
         if self._built is None:
-            self._built = self._build()
+            self._built = self._executor._info(self._planned, self._parent_type, self._path)
         return self._built
 
     @property
     def context(self) -> Any:
-        return self._context
+        return self._executor.context_value
 
 
 _SHARED = "_takedown_shared_subfields"
@@ -433,16 +442,16 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _run(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None, fields: _Fields) -> Any:
         """graphql-core's `execute_fields` over a planned selection set (compiled, once it has been used enough)."""
         run = fields.run
-        if run is not None:
-            return run(self, source_value, path)
-        if fields.shared and self.compile_after is not None:
+        if run is None and fields.shared and self.compile_after is not None:
             fields.uses += 1
             if fields.uses >= self.compile_after:
                 fields.shared = False  # one attempt: a plan that does not compile stays interpreted
                 try:
-                    fields.run = compile_plan(parent_type, fields, _inlined, _HELPERS)
+                    run = fields.run = compile_plan(parent_type, fields, _inlined, _HELPERS)
                 except Exception:  # a bug of the compiler's, never the request's: interpreting answers the same
                     logger.exception("a plan of %s did not compile; it is interpreted", parent_type.name)
+        if run is not None:
+            return run(self, source_value, path)
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
@@ -514,7 +523,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if definition.attribute is not None:
                 value = definition.strawberry.default_resolver(source, definition.attribute)  # type: ignore[union-attr]
             elif definition.lazy is not None:
-                value = definition.lazy(source, partial(self._info, planned, parent_type, path), self.context_value)
+                value = definition.lazy(source, self, planned, parent_type, path)
             else:
                 info = self._info(planned, parent_type, path)
                 value = definition.resolve(source, info)
@@ -783,6 +792,6 @@ def _inlined(planned: _Field) -> bool:
 # What compiled plans call besides the execution context's own methods.
 _HELPERS: Final[dict[str, Any]] = {
     "Path": Path, "new_path": _new_path, "Undefined": Undefined, "SETTLED": _SETTLED, "ORDINARY": _ORDINARY,
-    "awaitable": _awaitable, "gather_fields": _gather_fields, "gather_items": _gather_items, "partial": partial,
+    "awaitable": _awaitable, "gather_fields": _gather_fields, "gather_items": _gather_items, "LazyInfo": _LazyInfo,
     "complete_leaf": Executor.complete_leaf_value,
 }
