@@ -185,7 +185,11 @@ _ACTOR_KIND = {m.value: m for m in OrganizationKind}
 # COLUMNS' names in order. A notice is read from its row by position: a Record's lookup by name
 # cost ~500 instructions, 15 a notice, ~6% of building a page's. Every statement read with
 # to_notice has COLUMNS at `start` (tests/test_notice_reads.py prepares each and checks the names).
-NAMES = tuple(column.strip().removeprefix("n.") for column in COLUMNS.split(","))
+NAMES = ("id", "reference", "status", "category", "provider_id", "reporter_id", "url_ciphertext", "url_key_id",
+         "reported_at", "due_at", "acknowledged_at", "removed_at", "refusal_reason", "preservation_requested", "version")
+if tuple(column.strip().removeprefix("n.") for column in COLUMNS.split(",")) != NAMES:
+    raise ImportError("COLUMNS and NAMES (to_notice's order) disagree")
+RELATED_START = 1  # RELATED has the source's id first
 
 
 def to_notice(row: asyncpg.Record, start: int = 0) -> Notice:
@@ -395,7 +399,7 @@ async def hashes(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[Con
 async def related(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[list[Notice]]:
     grouped: dict[UUID, list[Notice]] = {i: [] for i in ids}
     for r in await conn.fetch(RELATED, list(ids)):
-        grouped[r["source_id"]].append(to_notice(r, start=1))
+        grouped[r["source_id"]].append(to_notice(r, start=RELATED_START))
     return [grouped[i] for i in ids]
 
 
@@ -509,16 +513,15 @@ async def page_with_history(
     of the page (after the limit, so a filter matching many notices aggregates only the page's)."""
     sql, args = _page_sql(scope, query, now=now, after=after, limit=limit)
     rows = await conn.fetch(with_history(sql), *args)
-    # notice_history's columns: notice_id, position, then what _history_entry takes, in its order
-    # (test_history_read_with_the_page_equals_the_history_read_alone compares with `history`).
-    return [(to_notice(r), [_history_entry(*h[2:7]) for h in r["history"]]) for r in rows]
+    return [(to_notice(r), [_history_entry(*h) for h in r["history"]]) for r in rows]
 
 
 def with_history(page_sql: str) -> str:
-    """A page's statement with each notice's history aggregated beside it (after the limit), as rows
-    of the table's own type: asyncpg resolves a named type's field codecs once, where for an
-    anonymous ROW(...) it looks each up again for every entry (~3,000 instructions an entry more)."""
-    return f"""SELECT p.*, (SELECT coalesce(array_agg(h ORDER BY h.position), '{{}}')
+    """A page's statement with each notice's history aggregated beside it (after the limit), as
+    notice_history_entry values (migration 0006: asyncpg resolves a named type's field codecs once,
+    where for an anonymous ROW(...) it looks each up again for every entry)."""
+    return f"""SELECT p.*, (SELECT coalesce(array_agg(ROW(h.at, h.from_status, h.to_status, h.actor_kind, h.note)
+                                                        ::notice_history_entry ORDER BY h.position), '{{}}')
                       FROM notice_history h WHERE h.notice_id = p.id) AS history
                FROM ({page_sql}) p ORDER BY p.id DESC"""
 
