@@ -175,8 +175,7 @@ def _object_into(i: int, shape: Any, value: str, path: str, result: str, info: s
     object_type = shape.object_type
     if object_type.is_type_of is None:
         return [f"{pad}{result} = run(self, {value}, {path}) if run is not None else self._run(t{i}, {value}, {path}, sub{i})"]
-    asked = "None" if shape.blind_check else (f"{info} or self._info(f{i}, parent_type, p)" if info != "None"
-                                               else f"self._info(f{i}, parent_type, p)")
+    asked = "None" if shape.blind_check else f"{info} or self._info(f{i}, parent_type, p)"
     return [
         f"{pad}ok = check{i}({value}, {asked})",
         f"{pad}if ok is True and run is not None:",

@@ -318,13 +318,14 @@ class _Fields(list["_Field"]):
     """A plan: the fields of one selection set on one object type, in response order. A plan kept
     across requests is compiled (compiled.py) once it has completed `compile_after` objects."""
 
-    __slots__ = ("run", "uses", "shared")
+    __slots__ = ("run", "to_compile")
 
     def __init__(self, fields: list[_Field]) -> None:
         super().__init__(fields)
         self.run: Callable[[ExecutionContext, Any, Path | None], Any] | None = None
-        self.uses = 0
-        self.shared = False
+        # Objects still to complete before compiling: set when the plan is kept, None once it is
+        # compiled (or failed to), or for a plan made for one request.
+        self.to_compile: int | None = None
 
 
 class _Field:
@@ -396,7 +397,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if _request_independent(details, self.fragment_definitions):
             shared[key] = ([d.node for d in details], fields)
             planned.subfields = fields
-            fields.shared = True
+            fields.to_compile = self.compile_after
         return fields
 
     def execute_fields(
@@ -436,16 +437,16 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # few per operation are kept; beyond those, plans are made per request, as before.
         if sum(1 for kept in shared if kept[0] is _COLLECTED) < _MAX_COLLECTED:
             shared[key] = ([d.node for d in details], fields)
-            fields.shared = True
+            fields.to_compile = self.compile_after
         return fields
 
     def _run(self, parent_type: GraphQLObjectType, source_value: Any, path: Path | None, fields: _Fields) -> Any:
         """graphql-core's `execute_fields` over a planned selection set (compiled, once it has been used enough)."""
         run = fields.run
-        if run is None and fields.shared and self.compile_after is not None:
-            fields.uses += 1
-            if fields.uses >= self.compile_after:
-                fields.shared = False  # one attempt: a plan that does not compile stays interpreted
+        if fields.to_compile is not None:
+            fields.to_compile -= 1
+            if fields.to_compile <= 0:
+                fields.to_compile = None  # one attempt: a plan that does not compile stays interpreted
                 try:
                     run = fields.run = compile_plan(parent_type, fields, _inlined, _HELPERS)
                 except Exception:  # a bug of the compiler's, never the request's: interpreting answers the same
