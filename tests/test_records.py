@@ -1,6 +1,9 @@
 """Notices and history entries read back from the database are the frozen records their classes
 would build: every field set under its own name (no more, no fewer), equal to a normally built one,
-still frozen. `rebuild` itself checks only the number of values; the names are checked here."""
+still frozen. `rebuild` itself checks only the number of values; the names are checked here.
+
+The GraphQL objects a page makes from them without their __init__ (api/graphql/notices.py, `_new`)
+are likewise what that __init__ would make."""
 
 from __future__ import annotations
 
@@ -12,10 +15,13 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from api.domain.access import Tier
 from api.domain.ids import from_global_id
 from api.domain.notices import ContentCategory, HistoryEntry, Notice, NoticeStatus
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
+from api.graphql.notices import NoticeEdge, NoticeTransitionType, NoticeType, _edges
+from api.services.notice_reads import Visible
 from api.store import notices as store
 from api.store.records import rebuild
 from tests.conftest import Factory
@@ -65,3 +71,35 @@ def test_rebuild_refuses_the_wrong_number_of_values() -> None:
     with pytest.raises(TypeError, match="given 6"):
         rebuild(HistoryEntry, {**entry, "note": None, "id": uuid4()})
     assert rebuild(HistoryEntry, {**entry, "note": None}) == HistoryEntry(**entry, note=None)
+
+
+@pytest.mark.parametrize("cls", [NoticeType, NoticeEdge, NoticeTransitionType])
+def test_graphql_objects_made_from_a_dict_have_nothing_their_init_would_add(cls: type) -> None:
+    assert dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
+    # __init__ sets a field it does not take only from a default; these have none.
+    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+               for f in dataclasses.fields(cls) if not f.init)
+
+
+@pytest.mark.parametrize("tier", list(Tier))
+async def test_a_pages_notices_edges_and_transitions_are_what_their_classes_would_build(
+    make: Factory, pool: asyncpg.Pool, tier: Tier
+) -> None:
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    company = await make.member(K.COMPANY, Role.ANALYST)
+    made = await report(hotline, company.organization)
+    await act(company, "acknowledge", made["id"], note="taken down")
+    notice_id = from_global_id(made["id"])[1]
+    async with pool.acquire() as conn:
+        [notice] = await store.by_ids(conn, [notice_id])
+        [entries] = await store.history(conn, [notice_id])
+    assert notice is not None
+    node = NoticeType.of(Visible(notice, tier), {}, entries)
+    transitions = node._transitions(entries)
+    edges = _edges([node], with_cursors=True) + _edges([node], with_cursors=False)
+    for built in (node, *transitions, *edges):
+        by_init = type(built)(**{f.name: getattr(built, f.name) for f in dataclasses.fields(built) if f.init})
+        assert vars(built) == vars(by_init), "every field __init__ sets, under its own name, and nothing else"
+    assert node.id == made["id"] and node.visibility is tier and node.seen.notice is notice
+    assert [t.note for t in transitions] == [None, "taken down" if tier is not Tier.STATUS else None]
+    assert edges[0].cursor and edges[0].node is node and edges[1].cursor == ""
