@@ -70,6 +70,10 @@ class Stranger:
     name: str
 
 
+class SubOwner(Owner):
+    """Not a strawberry type of its own: strawberry's is_type_of for Owner accepts it by isinstance."""
+
+
 @strawberry.type
 class Box:
     label: str
@@ -115,6 +119,16 @@ class Box:
     @strawberry.field
     def impostor(self) -> Owner:
         return Stranger(name="not an owner")  # type: ignore[return-value]
+
+    @strawberry.field
+    def cast_away(self) -> Owner | None:
+        """An Owner, cast to another type for the boxes after the first two (by then a plan is compiled)."""
+        owner = Owner(name=f"c-{self.label}", since=4)
+        return owner if self.label in ("one", "two") else strawberry.cast(Stranger, owner)
+
+    @strawberry.field
+    def sub_owner(self) -> Owner:
+        return SubOwner(name="a subclass's", since=5)
 
     @strawberry.field
     def streamed(self) -> AsyncIterator[int]:  # type: ignore[misc]
@@ -232,6 +246,7 @@ QUERIES = [
     "{ strictBoxes { lateLabel } }",  # an async error propagating through non-null items
     "{ boxes { generated awaitedItems { name } } }",  # a generator; a list of awaitables
     "{ boxes { named { name ... on Owner { since } } impostor { name } } }",  # interface; failed is_type_of
+    "{ boxes { label castAway { name } subOwner { name since } } }",  # an Owner cast to another type; a subclass
     "{ boxIterator { label owner { name } } }",  # an iterator, not a list: graphql-core's path
     "{ firstBox { label owners { name } streamed } }",  # async iterator (graphql-core's path)
     "{ a: boxes { label } b: boxes { owner { name } } }",

@@ -147,7 +147,7 @@ def _resolved(i: int, key: str, planned: Any, inline: bool, constants: dict[str,
     shape = definition.shape
     target = shape.item if shape.item is not None else shape  # a list's items, or the object
     constants[f"t{i}"], constants[f"sub{i}"] = target.object_type, planned.subfields
-    constants[f"check{i}"] = target.object_type.is_type_of
+    constants[f"check{i}"], constants[f"x{i}"] = target.object_type.is_type_of, target.exact
     if shape.item is not None:
         return lines + _list_of_objects(i, shape, info, rest, constants) + _store(key, "r")
     lines += [
@@ -170,18 +170,28 @@ def _resolved(i: int, key: str, planned: Any, inline: bool, constants: dict[str,
 
 def _object_into(i: int, shape: Any, value: str, path: str, result: str, info: str, indent: int) -> list[str]:
     """`_checked` (or `_run`) for an object of the field's type: its is_type_of asked as `_object` asks
-    it, then the subplan run (compiled or not: `run` holds the compiled one, or None)."""
+    it, then the subplan run (compiled or not: `run` holds the compiled one, or None). strawberry's
+    own is_type_of is not asked about an instance of the type's own class that is not cast to
+    another (`_Shape.exact`): it says yes to those without looking further."""
     pad = " " * indent
     object_type = shape.object_type
     if object_type.is_type_of is None:
         return [f"{pad}{result} = run(self, {value}, {path}) if run is not None else self._run(t{i}, {value}, {path}, sub{i})"]
     asked = "None" if shape.blind_check else f"{info} or self._info(f{i}, parent_type, p)"
-    return [
+    checked = [
         f"{pad}ok = check{i}({value}, {asked})",
         f"{pad}if ok is True and run is not None:",
         f"{pad}    {result} = run(self, {value}, {path})",
         f"{pad}else:",
         f"{pad}    {result} = self._checked(t{i}, ok, {value}, {path}, f{i}.details, sub{i})",
+    ]
+    if shape.exact is None:
+        return checked
+    return [
+        f"{pad}if type({value}) is x{i} and getattr({value}, CAST, None) is None and run is not None:",
+        f"{pad}    {result} = run(self, {value}, {path})",
+        f"{pad}else:",
+        *["    " + line for line in checked],
     ]
 
 
