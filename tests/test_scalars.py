@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from api.graphql import scalars
 from api.graphql.scalars import DATETIME, isoformat
 from api.graphql.schema import create_schema, schema
 from api.settings import Settings
@@ -24,6 +25,23 @@ def moments() -> list[datetime]:
 def test_utc_moments_are_written_as_isoformat_writes_them() -> None:
     for moment in moments():
         assert isoformat(moment) == moment.isoformat()
+
+
+def test_utc_moments_written_again_are_remembered_and_written_alike() -> None:
+    first, again = datetime(2026, 11, 29, 9, 28, 27, 5, tzinfo=UTC), datetime(2026, 11, 29, 9, 28, 27, 5, tzinfo=UTC)
+    written = isoformat(first)
+    assert isoformat(again) is written and written == again.isoformat()
+    # The same instant at another offset is equal to it, and hashes alike, but is written with its offset.
+    elsewhere = again.astimezone(timezone(timedelta(hours=1)))
+    assert elsewhere == first and isoformat(elsewhere) == "2026-11-29T10:28:27.000005+01:00"
+
+
+def test_remembered_moments_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scalars, "REMEMBERED", 10)
+    monkeypatch.setattr(scalars, "_WRITTEN", {})
+    for moment in moments()[:25]:
+        assert isoformat(moment) == moment.isoformat()
+        assert 1 <= len(scalars._WRITTEN) <= 10
 
 
 @pytest.mark.parametrize(
