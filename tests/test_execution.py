@@ -21,6 +21,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from api.graphql import execution
 from api.graphql.execution import ExecutionContext
+from api.graphql.inputs import fast_input
 
 
 @strawberry.enum
@@ -677,3 +678,118 @@ def test_a_plan_that_does_not_compile_is_interpreted(monkeypatch: pytest.MonkeyP
     assert run_repeated(Compiling, query) == [core, core, core]
     assert sorted(attempts) == ["Box", "Owner", "Owner", "Query"], "one attempt per plan, not one per object"
     assert "did not compile; it is interpreted" in caplog.text
+
+
+# Arguments: converted by a plan made once (api/graphql/inputs.py, argument_plan) where strawberry
+# converts them on every call; what the resolver is given must be what strawberry would give it.
+
+def _above(cls: type) -> type:
+    """A check strawberry runs as the input is built (its __init__): an error of the argument."""
+    def __post_init__(self: Any) -> None:
+        if self.high is not None and self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+    cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+    return cls
+
+
+@fast_input
+@strawberry.input
+@_above
+class Span:
+    low: int
+    high: int | None = None
+    colours: list[Colour] | None = None
+    inner: Span | None = None
+
+
+@strawberry.input
+class Plain:  # no fast_input: strawberry converts it, and with it every argument of the field
+    word: str
+
+
+@strawberry.type
+class ArgumentQuery:
+    @strawberry.field
+    def echo(self, word: str, times: int = 2, loud: bool | None = None, colour: Colour = Colour.RED,
+             tags: list[str] | None = None, span: Span | None = None) -> str:
+        return repr((word, times, loud, colour, tags, span))
+
+    @strawberry.field
+    async def later(self, info: strawberry.Info, word: str, span: Span | None = None) -> str:
+        await asyncio.sleep(0)
+        return repr((word, span, info.path.as_list(), type(info).__name__))
+
+    @strawberry.field
+    def plain(self, given: Plain, word: str = "w") -> str:
+        return repr((given, word))
+
+    @strawberry.field
+    def global_id(self, id: strawberry.relay.GlobalID) -> str:
+        return repr(id)
+
+    @strawberry.field
+    def maybe(self, word: strawberry.Maybe[str | None] = None) -> str:
+        return repr(word)
+
+    @strawberry.field
+    def boxes(self, first: int = 2) -> list[Box]:
+        return boxes()[:first]
+
+    @strawberry.field
+    def appended(self, tags: list[str] = strawberry.field(default_factory=lambda: ["a"])) -> list[str]:  # noqa: B008
+        tags.append("x")  # the default is graphql-core's one list for every request: it must be a copy
+        return tags
+
+    @strawberry.field
+    def refuse(self, low: int) -> int:
+        if low < 0:
+            raise ValueError("negative")
+        return low
+
+
+def _argument_answers(execution_context: type[StrawberryGraphQLCoreExecutionContext], query: str,
+                      variables: dict[str, Any] | None) -> list[dict[str, Any]]:
+    from strawberry.extensions import ParserCache
+
+    parser = ParserCache()
+    schema = strawberry.Schema(query=ArgumentQuery, execution_context_class=execution_context,
+                               extensions=[lambda: copy.copy(parser)])
+    return [_answer(asyncio.run(schema.execute(query, variable_values=variables))) for _ in range(3)]
+
+
+ARGUMENT_QUERIES: list[tuple[str, dict[str, Any] | None]] = [
+    ('{ echo(word: "a") }', None),  # defaults filled in
+    ('query($w: String!, $c: Colour!) { echo(word: $w, loud: true, colour: $c, tags: ["x", "y"], '
+     'span: {low: 1, colours: [RED, GREEN], inner: {low: 0}}) }', {"w": "b", "c": "GREEN"}),
+    ("query($s: Span) { echo(word: \"c\", span: $s) }", {"s": {"low": 3, "high": 4}}),
+    ("query($s: Span) { echo(word: \"c\", span: $s) }", {"s": None}),
+    ("query($t: Int) { echo(word: \"d\", times: $t) }", {"t": None}),  # null for a non-null argument: an error
+    ('{ echo(word: "e", span: {low: 2, high: 1}) }', None),  # the input refuses itself
+    ('{ first: later(word: "f") second: later(word: "g", span: {low: 1}) }', None),  # async
+    ('{ plain(given: {word: "p"}) }', None),
+    ('{ globalId(id: "T3duZXI6MQ==") }', None),
+    ('{ globalId(id: "not base64") }', None),
+    ("{ maybe }", None),
+    ("{ maybe(word: null) }", None),
+    ('{ maybe(word: "m") }', None),
+    ("{ boxes(first: 1) { label owner { name } } all: boxes { label } }", None),
+    ("{ a: appended b: appended }", None),
+    ("{ refuse(low: -1) }", None),
+]
+
+
+@pytest.mark.parametrize("fast_path", FAST_PATHS)
+@pytest.mark.parametrize(("query", "variables"), ARGUMENT_QUERIES)
+def test_resolvers_get_their_arguments_as_strawberry_gives_them(query: str, variables: dict[str, Any] | None,
+                                                                 fast_path: type[ExecutionContext]) -> None:
+    assert _argument_answers(fast_path, query, variables) == _argument_answers(
+        StrawberryGraphQLCoreExecutionContext, query, variables)
+
+
+def test_arguments_are_planned_unless_strawberry_must_convert_one_of_them() -> None:
+    schema = strawberry.Schema(query=ArgumentQuery, execution_context_class=ExecutionContext)
+    fields = schema._schema.query_type.fields  # type: ignore[union-attr]
+    planned = {name: execution._definition(field) for name, field in fields.items()}
+    direct = {name for name, definition in planned.items() if definition is not None and definition.resolve.__name__ == "direct"}
+    assert direct == {"echo", "later", "boxes", "appended", "refuse"}
+    assert all(definition is not None and definition.arguments for definition in planned.values())

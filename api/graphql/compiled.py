@@ -133,7 +133,8 @@ def _resolved(i: int, key: str, planned: Any, inline: bool, constants: dict[str,
     else:
         info = "info"
         lines.append("        info = None")
-        resolve = f"info = self._info(f{i}, parent_type, p); value = d{i}.resolve(source, info)"
+        given = f", **self._arguments(f{i})" if definition.arguments else ""
+        resolve = f"info = self._info(f{i}, parent_type, p); value = d{i}.resolve(source, info{given})"
     lines += [
         "        try:",
         f"            {resolve}",

@@ -1,7 +1,7 @@
 """A faster path through graphql-core's executor for the common shapes of a response.
 
 A page of 50 notices is ~600 fields: plain leaves (id, reference, status, at...), objects
-and lists of objects held by plain attributes or returned by argument-free resolvers. For
+and lists of objects held by plain attributes or returned by resolvers. For
 each, graphql-core builds a resolve-info object and a path, walks `complete_value` through
 the non-null wrapper, `complete_object_value`, `collect_and_execute_subfields` and
 `execute_collected_subfields`, and checks twice for awaitables; that walk was over half of a
@@ -13,8 +13,8 @@ where something can need them.
 
 Anything unusual takes graphql-core's own path from the point it was found, with the value
 already resolved (a resolver, an `is_type_of` or a scalar's serialize is never called twice): a
-null, an error, an awaitable, an abstract or nested-list type, arguments, directives (`@defer`,
-`@stream`), middleware. So errors, null propagation, paths and locations stay exactly as
+null, an error, an awaitable, an abstract or nested-list type, directives (`@defer`, `@stream`),
+middleware, arguments strawberry must convert itself (see `_direct_resolver`). So errors, null propagation, paths and locations stay exactly as
 graphql-core makes them: the fast path only ever returns what the slow path would have, having
 called what it would have called (tests/test_execution.py runs the same queries through both).
 """
@@ -45,6 +45,7 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetails
 from graphql.execution.executor import Executor, collect_iterator_awaitables, invalid_return_type_error
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
@@ -55,6 +56,7 @@ from strawberry.types.info import Info
 
 from .compiled import compile_plan
 from .identity import WhileAlive
+from .inputs import argument_context, argument_plan
 
 logger = logging.getLogger("takedown.graphql")
 
@@ -154,12 +156,14 @@ _UNPLANNED = object()
 class _Definition:
     """How to resolve and complete one field definition, when it can take the fast path."""
 
-    __slots__ = ("resolve", "shape", "attribute", "strawberry", "lazy", "method")
+    __slots__ = ("resolve", "shape", "attribute", "strawberry", "lazy", "method", "arguments")
 
     def __init__(self, resolve: Callable[..., Any], shape: _Shape, attribute: str | None = None,
                  strawberry: StrawberryField | None = None, lazy: _Lazy | None = None,
-                 method: Callable[[Any, Any], Any] | None = None) -> None:
+                 method: Callable[[Any, Any], Any] | None = None, arguments: bool = False) -> None:
         self.resolve = resolve
+        # Called with the field's arguments as graphql-core gives a resolver them (`_arguments`)
+        self.arguments = arguments
         self.shape = shape
         # strawberry reads this attribute with the field's default resolver (getattr unless configured;
         # read on every call, as strawberry does: a later schema may configure another): no resolve info
@@ -177,36 +181,42 @@ def _definition(field: GraphQLField) -> _Definition | None:
 
 
 def _plan_definition(field: GraphQLField) -> _Definition | None:
-    if field.args or field.resolve is None:
+    if field.resolve is None:
         return None
     shape = _shape(field.type)
     if shape is None:
         return None
     definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if not isinstance(definition, StrawberryField) or type(definition).get_result is not StrawberryField.get_result:
-        return _Definition(field.resolve, shape)
+        return _Definition(field.resolve, shape, arguments=bool(field.args))
     if getattr(field.resolve, "__name__", "") == "_get_basic_result" and definition.is_basic_field \
-            and definition.base_resolver is None:
+            and definition.base_resolver is None and not field.args:
         # strawberry's wrapper for a field without resolver, extensions or permissions: it reads the
         # attribute with the default resolver and ignores info
         return _Definition(field.resolve, shape, definition.python_name, definition)
     calls = _direct_resolver(field, definition)
     if calls is None:
-        return _Definition(field.resolve, shape)
+        return _Definition(field.resolve, shape, arguments=bool(field.args))
     direct, lazy, method = calls
+    if field.args:  # given by the executor, so never called lazily
+        return _Definition(direct, shape, strawberry=definition, arguments=True)
     return _Definition(direct, shape, strawberry=definition, lazy=lazy, method=method if lazy is not None else None)
 
 
 def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[_Direct, _Lazy | None, Callable[..., Any] | None] | None:
-    """The call strawberry's resolver wrapper makes, without its per-call argument conversion and
-    extension chain, for a synchronous resolver that takes no arguments and has no extensions and
-    no exception handlers (for anything else, None: the wrapper itself is called). With it, where
-    strawberry would pass a plain `strawberry.Info`, the same call with an Info that builds
-    graphql-core's resolve info on first use (most resolvers only read `context`)."""
+    """The call strawberry's resolver wrapper makes, without its extension chain, for a resolver that
+    has no extensions and no exception handlers (for anything else, None: the wrapper itself is
+    called). Its arguments, if any, are converted by a plan made once (inputs.argument_plan), as
+    strawberry converts them on every call; an async resolver's coroutine is handed to graphql-core
+    as strawberry's own coroutine would have been, without that wrapping one. With it, for a
+    resolver without arguments, where strawberry would pass a plain `strawberry.Info`, the same
+    call with an Info that builds graphql-core's resolve info on first use (most resolvers only
+    read `context`)."""
     resolve = field.resolve
     resolver = definition.base_resolver
-    if resolve is None or getattr(resolve, "__name__", "") != "_resolver" or resolve.__closure__ is None or resolver is None \
-            or definition.arguments or definition.extensions or resolver.is_async \
+    wrapper = "_async_resolver" if resolver is not None and resolver.is_async else "_resolver"
+    if resolve is None or getattr(resolve, "__name__", "") != wrapper or resolve.__closure__ is None or resolver is None \
+            or definition.extensions or (resolver.is_async and not inspect.iscoroutinefunction(resolver.wrapped_func)) \
             or type(resolver).__call__ is not StrawberryResolver.__call__ or not callable(resolver.wrapped_func):
         return None
     try:
@@ -217,6 +227,14 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
     except (ValueError, AttributeError):  # an empty cell, or not the wrapper this was written against
         return None
     if make_info is None or cells.get("field_exception_handlers", None) != ():
+        return None
+    config, registry = getattr(converter, "config", None), getattr(converter, "scalar_registry", None)
+    arguments: list[tuple[str, str, Any]] | None = []
+    if definition.arguments:
+        if config is None or registry is None:
+            return None
+        arguments = argument_plan(definition.arguments, config, registry)
+    if arguments is None:
         return None
     func: Callable[..., Any] = resolver.wrapped_func
     wants_self = resolver.self_parameter is not None
@@ -233,6 +251,21 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
 
     def direct(source: Any, info: _Info) -> Any:
         return call(source, make_info(info) if info_name is not None else None)
+
+    if arguments:
+        builds = any(convert is not None for _, _, convert in arguments)
+
+        def direct(source: Any, info: _Info, **given: Any) -> Any:  # type: ignore[misc]
+            strawberry_info = make_info(info) if info_name is not None or builds else None
+            kwargs = dict.fromkeys(source_names, source)
+            for name, python_name, convert in arguments:
+                if name in given:
+                    value = given[name]
+                    kwargs[python_name] = value if convert is None else convert(
+                        value, argument_context(strawberry_info, config, registry, name), name)  # type: ignore[arg-type]
+            if info_name is not None:
+                kwargs[info_name] = strawberry_info
+            return func(source, **kwargs) if wants_self else func(**kwargs)
 
     method: Callable[..., Any] | None = None
     if wants_self and not source_names and info_name is not None and _second_positional(func) == info_name:
@@ -345,8 +378,11 @@ class _Field:
         self.details = details
         self.field = field
         self.nodes = [d.node for d in details]
-        plain = field is not None and all(not n.arguments and not n.directives for n in self.nodes)
-        definition = self.definition = _definition(field) if plain and field is not None else None
+        plain = field is not None and all(not n.directives for n in self.nodes)
+        definition = _definition(field) if plain and field is not None else None
+        if definition is not None and not definition.arguments and any(n.arguments for n in self.nodes):
+            definition = None  # arguments the field does not define (validation refuses them): graphql-core's
+        self.definition = definition
         self.subfields: _Fields | None = None  # of its object type, once known not to depend on the request
         # A leaf read off the object (the commonest field of all) is executed inline, from these.
         leaf = definition is not None and definition.attribute is not None and definition.shape.kind == LEAF
@@ -522,6 +558,15 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         assert planned.field is not None
         return self.build_resolve_info(planned.field, planned.nodes, parent_type, path)
 
+    def _arguments(self, planned: _Field) -> dict[str, Any]:
+        """The arguments graphql-core's `execute_field` gives the resolver (coerced, defaults filled in)."""
+        field, first = planned.field, planned.details[0]
+        assert field is not None
+        if not (field.args or first.node.arguments):
+            return {}
+        return get_argument_values(field, first.node, self.variable_values, first.fragment_variable_values,
+                                   self.hide_suggestions)
+
     def _execute(self, planned: _Field, definition: _Definition, parent_type: GraphQLObjectType, source: Any,
                  path: Path) -> Any:
         """`execute_field` for a planned field: resolve, then complete on the fast path if the value allows."""
@@ -533,7 +578,8 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 value = definition.lazy(source, self, planned, parent_type, path)
             else:
                 info = self._info(planned, parent_type, path)
-                value = definition.resolve(source, info)
+                value = definition.resolve(source, info, **self._arguments(planned)) if definition.arguments \
+                    else definition.resolve(source, info)
         except Exception as raw_error:  # noqa: BLE001 - graphql-core's completion raises and locates it
             return self._finish(planned, parent_type, path, info, raw_error)
         return self._completing(planned, definition, parent_type, path, info, value)

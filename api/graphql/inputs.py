@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from strawberry.relay.types import GlobalID
 from strawberry.scalars import is_scalar
-from strawberry.types.arguments import InputContext
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types.arguments import InputContext, StrawberryArgument
 from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional, has_object_definition
 from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 
@@ -46,6 +47,50 @@ def fast_input(cls: type[T]) -> type[T]:
     build.planned = True  # type: ignore[attr-defined]
     definition.from_input = build
     return cls
+
+
+def argument_plan(arguments: list[StrawberryArgument], config: StrawberryConfig,
+                  scalar_registry: Mapping[object, Any]) -> list[tuple[str, str, Convert | None]] | None:
+    """A field's arguments as `fast_input` plans an input type's fields: (GraphQL name, Python name,
+    conversion, None when the value is passed as it is) each, for graphql-core's coerced values.
+    None when one of them is converted by strawberry after all (a Maybe, a lazy or generic type, a
+    GlobalID, a list of inputs), so that the field keeps strawberry's own conversion throughout.
+    An input object's conversion is called with the InputContext strawberry would give it
+    (`argument_context`)."""
+    context = InputContext(info=None, config=config, scalar_registry=scalar_registry, path=())
+    plan: list[tuple[str, str, Convert | None]] = []
+    for argument in arguments:
+        convert = _argument_converter(argument.type, context)
+        if convert is None or argument.python_name is None:
+            return None
+        plan.append((config.name_converter.from_argument(argument), argument.python_name,
+                     None if convert is _identity else convert))
+    return plan
+
+
+def argument_context(info: Any, config: StrawberryConfig, scalar_registry: Mapping[object, Any], name: str) -> InputContext:
+    """What strawberry hands an input built from the argument `name` (its `convert_argument`)."""
+    return InputContext(info=info, config=config, scalar_registry=scalar_registry, path=(name,))
+
+
+def _argument_converter(type_: Any, context: InputContext) -> Convert | None:
+    if isinstance(type_, StrawberryMaybe):
+        return None
+    if isinstance(type_, StrawberryOptional):
+        inner = _argument_converter(type_.of_type, context)
+        if inner is None or inner is _identity:
+            return inner
+        return lambda value, ctx, key: None if value is None else inner(value, ctx, key)
+    convert = _converter(type_, context)
+    if convert is _identity:
+        return _identity
+    if isinstance(type_, StrawberryList):
+        # strawberry copies a list of leaves (graphql-core hands every request the same default);
+        # anything else in a list is converted with paths that name the index, which this does not
+        return convert if _converter(type_.of_type, context) is _identity else None
+    if has_object_definition(type_) and getattr(type_.__strawberry_definition__.from_input, "planned", False):
+        return convert
+    return None
 
 
 def _plan(cls: type, context: InputContext) -> list[tuple[str, str, Convert]]:
