@@ -363,12 +363,14 @@ class Row:
     target: str
     met: bool | None
     cpu: str = ""  # where the CPU went, per request (CpuMeter.describe)
+    note: str = ""  # what a reader of the table must know to judge the row (printed below it)
 
 
 def print_table(rows: list[Row]) -> None:
     headers = ("path", "measured", "baseline (same run)", "ratio", "target", "met")
     cells = [
-        (r.path, r.measured, r.baseline, "" if r.ratio is None else f"{r.ratio:.0%}", r.target,
+        # One decimal: a ratio just under its target must not print as the target itself
+        (r.path, r.measured, r.baseline, "" if r.ratio is None else f"{r.ratio:.1%}", r.target,
          "" if r.met is None else ("yes" if r.met else "NO"))
         for r in rows
     ]
@@ -378,6 +380,11 @@ def print_table(rows: list[Row]) -> None:
     print("-|-".join("-" * w for w in widths))
     for c in cells:
         print(" | ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)))
+    notes = [r for r in rows if r.note]
+    if notes:
+        print("\nNotes:")
+        for r in notes:
+            print(f"  {r.path}: {r.note}")
     costs = [r for r in rows if r.cpu]
     if costs:
         print("\nCPU per request, by process (2 cores shared by all of them):")

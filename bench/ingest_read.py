@@ -97,6 +97,14 @@ async def raw_single(stack: Stack, total: int) -> float:
         await pool.close()
 
 
+def _below_target(raw_rate: float) -> str:
+    """The target is absolute; when this machine's own ceiling is under it, the miss is the machine's."""
+    if raw_rate >= 1000:
+        return ""
+    return (f"the raw ceiling measured here ({raw_rate:,.0f} tx/s, plain SQL) is itself under the 1,000/s target: "
+            "nothing built on this database can meet it on this machine; the ratio is the figure to compare")
+
+
 async def run(stack: Stack, sizes: Sizes) -> list[Row]:
     bulk_calls, bulk_size, singles, reads = sizes.bulk_calls, sizes.bulk_size, sizes.singles, sizes.reads
     rows: list[Row] = []
@@ -128,7 +136,7 @@ async def run(stack: Stack, sizes: Sizes) -> list[Row]:
         raw_single_rate = await raw_single(stack, singles)
         rows.append(Row("ingest reportNotice, c16", f"{singles_load.rate:,.0f} mutations/s (p99 {singles_load.p(0.99):.0f} ms)",
                         f"{raw_single_rate:,.0f} tx/s raw", singles_load.rate / raw_single_rate, ">= 1,000/s",
-                        singles_load.rate >= 1000, CpuMeter.describe(singles_cpu)))
+                        singles_load.rate >= 1000, CpuMeter.describe(singles_cpu), _below_target(raw_single_rate)))
 
         page_vars: dict[str, object] = {"p": [stack.provider_id]}
         # The tables as autovacuum would have left them by now on a live system: statistics (without
