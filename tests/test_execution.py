@@ -707,6 +707,39 @@ class Plain:  # no fast_input: strawberry converts it, and with it every argumen
     word: str
 
 
+@strawberry.input
+class Told:
+    """Built by a hook of its own (not planned): it records what strawberry hands such a hook."""
+
+    word: str
+
+
+def _told(target: type, value: Any, context: Any) -> Any:
+    return (value["word"], context.path, type(context.info).__name__)
+
+
+Told.__strawberry_definition__.from_input = _told  # type: ignore[attr-defined]
+
+
+@fast_input
+@strawberry.input
+class Wrapper:  # planned, holding an input that strawberry converts (and hands its context)
+    told: Told
+
+
+def _keyword_order(resolver: Callable[..., str]) -> Callable[..., str]:
+    """A decorator that reads its keywords in order, as one building a cache key from them would."""
+    @functools.wraps(resolver)
+    def wrapper(**kwargs: Any) -> str:
+        return f"{list(kwargs)}: {resolver(**kwargs)}"
+    return wrapper
+
+
+@_keyword_order
+def _rooted(root: Any, n: int, info: strawberry.Info) -> str:
+    return f"{n} {type(root).__name__} {info.field_name}"
+
+
 @strawberry.type
 class ArgumentQuery:
     @strawberry.field
@@ -736,9 +769,23 @@ class ArgumentQuery:
         return boxes()[:first]
 
     @strawberry.field
-    def appended(self, tags: list[str] = strawberry.field(default_factory=lambda: ["a"])) -> list[str]:  # noqa: B008
+    def appended(self, tags: list[str] = ["a"]) -> list[str]:  # noqa: B006 - a default is what is tested
         tags.append("x")  # the default is graphql-core's one list for every request: it must be a copy
         return tags
+
+    @strawberry.field
+    def unset(self, given: int | None = strawberry.UNSET) -> str:
+        return repr(given)  # left out when absent: the resolver's own default
+
+    @strawberry.field
+    def wrapped(self, wrapper: Wrapper) -> str:
+        return repr(wrapper)
+
+    @strawberry.field
+    async def later_wrapped(self, wrapper: Wrapper) -> str:
+        return repr(wrapper)
+
+    rooted: str = strawberry.field(resolver=_rooted)
 
     @strawberry.field
     def refuse(self, low: int) -> int:
@@ -760,7 +807,7 @@ def _argument_answers(execution_context: type[StrawberryGraphQLCoreExecutionCont
 ARGUMENT_QUERIES: list[tuple[str, dict[str, Any] | None]] = [
     ('{ echo(word: "a") }', None),  # defaults filled in
     ('query($w: String!, $c: Colour!) { echo(word: $w, loud: true, colour: $c, tags: ["x", "y"], '
-     'span: {low: 1, colours: [RED, GREEN], inner: {low: 0}}) }', {"w": "b", "c": "GREEN"}),
+     'span: {low: 1, colours: [RED, BLUE], inner: {low: 0}}) }', {"w": "b", "c": "BLUE"}),
     ("query($s: Span) { echo(word: \"c\", span: $s) }", {"s": {"low": 3, "high": 4}}),
     ("query($s: Span) { echo(word: \"c\", span: $s) }", {"s": None}),
     ("query($t: Int) { echo(word: \"d\", times: $t) }", {"t": None}),  # null for a non-null argument: an error
@@ -775,6 +822,11 @@ ARGUMENT_QUERIES: list[tuple[str, dict[str, Any] | None]] = [
     ("{ boxes(first: 1) { label owner { name } } all: boxes { label } }", None),
     ("{ a: appended b: appended }", None),
     ("{ refuse(low: -1) }", None),
+    ('{ a: later(word: "x", span: {low: 2, high: 1}) b: refuse(low: -1) }', None),  # the async one fails when awaited
+    ('{ a: later(word: "x", span: {low: 2, high: 1}) b: echo(word: "y") }', None),
+    ("{ unset } ", None),
+    ('{ wrapped(wrapper: {told: {word: "t"}}) laterWrapped(wrapper: {told: {word: "u"}}) }', None),
+    ("{ rooted(n: 3) }", None),
 ]
 
 
@@ -791,5 +843,5 @@ def test_arguments_are_planned_unless_strawberry_must_convert_one_of_them() -> N
     fields = schema._schema.query_type.fields  # type: ignore[union-attr]
     planned = {name: execution._definition(field) for name, field in fields.items()}
     direct = {name for name, definition in planned.items() if definition is not None and definition.resolve.__name__ == "direct"}
-    assert direct == {"echo", "later", "boxes", "appended", "refuse"}
+    assert direct == {"echo", "later", "boxes", "appended", "refuse", "unset", "wrapped", "laterWrapped", "rooted"}
     assert all(definition is not None and definition.arguments for definition in planned.values())

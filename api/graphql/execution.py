@@ -257,15 +257,25 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
 
         def direct(source: Any, info: _Info, **given: Any) -> Any:  # type: ignore[misc]
             strawberry_info = make_info(info) if info_name is not None or builds else None
-            kwargs = dict.fromkeys(source_names, source)
+            kwargs = {}  # in strawberry's order: the arguments, then the source's names, then info
             for name, python_name, convert in arguments:
                 if name in given:
                     value = given[name]
                     kwargs[python_name] = value if convert is None else convert(
                         value, argument_context(strawberry_info, config, registry, name), name)  # type: ignore[arg-type]
+            for source_name in source_names:
+                kwargs[source_name] = source
             if info_name is not None:
                 kwargs[info_name] = strawberry_info
             return func(source, **kwargs) if wants_self else func(**kwargs)
+
+        if resolver.is_async and builds:
+            converting = direct
+
+            async def direct(source: Any, info: _Info, **given: Any) -> Any:  # type: ignore[misc]
+                """Inputs built inside the coroutine, as strawberry's wrapper builds them: an input refusing
+                itself fails the field when it is awaited, after its siblings have run, not before."""
+                return await converting(source, info, **given)
 
     method: Callable[..., Any] | None = None
     if wants_self and not source_names and info_name is not None and _second_positional(func) == info_name:
