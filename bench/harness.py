@@ -57,7 +57,7 @@ class Sizes:
     relay_rows: int  # the relay's backlog
 
 
-FULL = Sizes("full", 9, 1000, 20_000, 2000, 1000, (1, 100, 500), 2000, 100_000, 7, 100_000)
+FULL = Sizes("full", 9, 1000, 20_000, 2000, 5000, (1, 100, 500), 2000, 100_000, 7, 100_000)
 QUICK = Sizes("quick", 3, 1000, 2000, 200, 60, (1, 20, 50), 150, 20_000, 3, 10_000)
 SMOKE = Sizes("smoke", 2, 50, 500, 32, 10, (1, 3, 5), 60, 2000, 2, 2000)
 SIZES = {s.name: s for s in (FULL, QUICK, SMOKE)}
@@ -313,19 +313,26 @@ async def load(call: Callable[[], Awaitable[Any]], *, concurrency: int, requests
     return Load(len(latencies), time.perf_counter() - begin, latencies)
 
 
+# Slices per side. With the full run's reads in five slices of 200, the c32 ratio of one commit
+# ranged 38-46% over two runs and 41-56% for the commit before it, in one sitting (the bare side alone
+# 768-1,148 req/s); in ten slices of 500, 40-48% over three runs. The spread is this machine's, and
+# stays; more slices spread each side over more of it, and a p99 of 5,000 reads rests on 50 of them.
+MAX_SLICES = 10
+
+
 async def alternating(sides: dict[str, tuple[Callable[[], Awaitable[Any]], dict[str, list[int]]]], *, concurrency: int,
                       requests: int, database: str) -> dict[str, tuple[Load, dict[str, float | None]]]:
     """Each side's closed-loop load in alternating slices (A B, B A, A B, ...) instead of one after the
     other: this machine's speed drifts by 2x within minutes (and moves within seconds), and a ratio
     of two figures measured one after the other measured the drift as much as the code.
 
-    Up to five slices of at least 4 x `concurrency` requests each: a run too small for two (the quick
+    Up to MAX_SLICES slices of at least 4 x `concurrency` requests each: a run too small for two (the quick
     run at concurrency 32) measures one slice per side, one after the other. Every slice starts with
     all callers busy and ends draining, on both sides alike. Each side gets `requests` in all, its
     latencies from every slice, its rate from its own slices' time, and its CPU per request (the
     side's processes and the database's backends, metered per slice) summed over its slices; a group
     not readable in some slice is reported as unknown (None) rather than undercounted."""
-    slices = max(1, min(5, requests // (4 * concurrency)))
+    slices = max(1, min(MAX_SLICES, requests // (4 * concurrency)))
     names = list(sides)
     latencies: dict[str, list[float]] = {name: [] for name in names}
     seconds = dict.fromkeys(names, 0.0)
