@@ -82,6 +82,9 @@ class FairPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type for
         return _InTurn(self, timeout)
 
     async def _in_turn(self, timeout: float | None) -> Any:
+        if self._closing:  # as asyncpg fails at once, before any wait: the API answers 503
+            raise asyncpg.exceptions.InterfaceError("pool is closing")
+        self._check_init()
         left = timeout
         if timeout is None:
             await self._turns.acquire()
@@ -95,6 +98,8 @@ class FairPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type for
         except BaseException:
             self._turns.release()
             raise
+        # Given back on release: a connection closed by its user and never released would keep its turn
+        # (asyncpg takes the connection back itself); every use here is `async with pool.acquire()`.
         self._held.add(id(connection))
         return connection
 
@@ -116,12 +121,14 @@ class _InTurn:
         self._pool, self._timeout, self._connection = pool, timeout, None
 
     async def __aenter__(self) -> Any:
+        if self._connection is not None:
+            raise asyncpg.exceptions.InterfaceError("a connection is already acquired")  # as asyncpg's context
         self._connection = await self._pool._in_turn(self._timeout)
         return self._connection
 
     async def __aexit__(self, *exc: object) -> None:
         connection, self._connection = self._connection, None
-        await self._pool.release(connection)
+        await self._pool.release(connection, timeout=self._timeout)  # the whole timeout, as asyncpg gives it
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self._pool._in_turn(self._timeout).__await__()
