@@ -198,9 +198,8 @@ def _plan_definition(field: GraphQLField) -> _Definition | None:
     if calls is None:
         return _Definition(field.resolve, shape, arguments=bool(field.args))
     direct, lazy, method = calls
-    if field.args:  # given by the executor, so never called lazily
-        return _Definition(direct, shape, strawberry=definition, arguments=True)
-    return _Definition(direct, shape, strawberry=definition, lazy=lazy, method=method if lazy is not None else None)
+    return _Definition(direct, shape, strawberry=definition, lazy=lazy, method=method if lazy is not None else None,
+                       arguments=bool(field.args))
 
 
 def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[_Direct, _Lazy | None, Callable[..., Any] | None] | None:
@@ -243,31 +242,26 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
     if {"info", "_source"} & set(source_names) or info_name == "_source":
         return None  # strawberry's wrapper passes these names its own way (or fails): leave it to it
 
-    def call(source: Any, strawberry_info: Any) -> Any:
-        kwargs = dict.fromkeys(source_names, source)  # (on Python 3.11 a comprehension is a call of its own)
+    def call(source: Any, strawberry_info: Any, kwargs: dict[str, Any]) -> Any:
+        """`kwargs` (the converted arguments) completed as strawberry's get_arguments completes them."""
+        for source_name in source_names:
+            kwargs[source_name] = source
         if info_name is not None:
             kwargs[info_name] = strawberry_info
         return func(source, **kwargs) if wants_self else func(**kwargs)
 
-    def direct(source: Any, info: _Info) -> Any:
-        return call(source, make_info(info) if info_name is not None else None)
-
-    if arguments:
+    if arguments:  # given by the executor on each call: never called lazily
         builds = any(convert is not None for _, _, convert in arguments)
 
-        def direct(source: Any, info: _Info, **given: Any) -> Any:  # type: ignore[misc]
+        def direct(source: Any, info: _Info, **given: Any) -> Any:
             strawberry_info = make_info(info) if info_name is not None or builds else None
-            kwargs = {}  # in strawberry's order: the arguments, then the source's names, then info
+            kwargs = {}
             for name, python_name, convert in arguments:
                 if name in given:
                     value = given[name]
                     kwargs[python_name] = value if convert is None else convert(
                         value, argument_context(strawberry_info, config, registry, name), name)  # type: ignore[arg-type]
-            for source_name in source_names:
-                kwargs[source_name] = source
-            if info_name is not None:
-                kwargs[info_name] = strawberry_info
-            return func(source, **kwargs) if wants_self else func(**kwargs)
+            return call(source, strawberry_info, kwargs)
 
         if resolver.is_async and builds:
             converting = direct
@@ -276,6 +270,11 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
                 """Inputs built inside the coroutine, as strawberry's wrapper builds them: an input refusing
                 itself fails the field when it is awaited, after its siblings have run, not before."""
                 return await converting(source, info, **given)
+
+        return direct, None, None
+
+    def direct(source: Any, info: _Info) -> Any:  # type: ignore[no-redef]
+        return call(source, make_info(info) if info_name is not None else None, {})
 
     method: Callable[..., Any] | None = None
     if wants_self and not source_names and info_name is not None and _second_positional(func) == info_name:
@@ -286,9 +285,9 @@ def _direct_resolver(field: GraphQLField, definition: StrawberryField) -> tuple[
             return func(source, _LazyInfo(executor, planned, parent_type, path, definition))
     else:
         def lazy(source: Any, executor: ExecutionContext, planned: _Field, parent_type: GraphQLObjectType, path: Path) -> Any:
-            return call(source, _LazyInfo(executor, planned, parent_type, path, definition) if info_name is not None else None)
+            return call(source, _LazyInfo(executor, planned, parent_type, path, definition) if info_name is not None else None, {})
 
-    plain_info = getattr(getattr(converter, "config", None), "info_class", None) is Info
+    plain_info = getattr(config, "info_class", None) is Info
     return direct, lazy if plain_info else None, method
 
 
