@@ -1,8 +1,11 @@
-"""The API's own CPU per `notices(first: 50)` page, measured in one process: the ASGI app called
-directly (no HTTP server, no load generator sharing the cores), so the figure moves little between
-runs and two trees can be compared in one sitting.
+"""The API's own CPU per `notices(first: 50)` page, or with --report per single `reportNotice`,
+measured in one process: the ASGI app called directly (no HTTP server, no load generator sharing
+the cores), so the figure moves little between runs and two trees can be compared in one sitting.
 
-    .venv/bin/python -m bench.inprocess_read [--requests N] [--profile [SORT]] [--instructions [--keep FILE]]
+    .venv/bin/python -m bench.inprocess_read [--report] [--requests N] [--profile [SORT]] [--instructions [--keep FILE]]
+
+--report measures the ingest's single mutation instead of the page: each request reports a new
+URL (so none is answered as a duplicate), one after the other, PostgreSQL's work not counted.
 
 To compare with an earlier revision, check it out beside this one and run this module against it
 (the module only needs the tree's `api` package on the path, which its directory provides):
@@ -94,12 +97,13 @@ class GarbageCollectionTime:
             self.runs += 1
 
 
-async def main(requests: int, profile: str | None, instrument: bool) -> None:
+async def main(requests: int, profile: str | None, instrument: bool, report: bool) -> None:
     import asyncpg
 
     from bench.harness import stack
-    from bench.ingest_read import PAGE, REPORT_MANY, inputs
+    from bench.ingest_read import PAGE, REPORT_MANY, REPORT_ONE, inputs
 
+    unit = "report" if report else "page"
     async with stack() as s:
         os.environ.update(s.env)
         from api import cli
@@ -121,35 +125,50 @@ async def main(requests: int, profile: str | None, instrument: bool) -> None:
                 await conn.execute("ANALYZE")
             finally:
                 await conn.close()
-            body = json.dumps({"query": PAGE, "variables": {"p": [s.provider_id]}}).encode()
-            answer = await call(app, body, headers)
-            assert b'"errors"' not in answer and answer.count(b'"reference"') == 50, answer[:300]
+            if report:
+                # Bodies made beforehand, so that making them is not measured; 200 warm-up + 3 rounds.
+                bodies = iter([json.dumps({"query": REPORT_ONE, "variables": {"i": one}}).encode()
+                               for one in inputs(s, 201 + 3 * requests + (300 if profile else 0))])
+                answer = await call(app, next(bodies), headers)
+                assert b'"errors"' not in answer and b'"deduplicated":false' in answer, answer[:300]
+
+                def request() -> Any:
+                    return call(app, next(bodies), headers)
+            else:
+                body = json.dumps({"query": PAGE, "variables": {"p": [s.provider_id]}}).encode()
+                answer = await call(app, body, headers)
+                assert b'"errors"' not in answer and answer.count(b'"reference"') == 50, answer[:300]
+
+                def request() -> Any:
+                    return call(app, body, headers)
             for _ in range(200):
-                await call(app, body, headers)
-            if instrument:  # run by --instructions, under callgrind: count these pages only
+                await request()
+            if instrument:  # run by --instructions, under callgrind: count these requests only
                 gc.collect()  # each run starts from the same collector state
                 callgrind_control("on")
                 for _ in range(requests):
-                    await call(app, body, headers)
+                    await request()
                 callgrind_control("off")
                 return
             collecting = GarbageCollectionTime()
             gc.callbacks.append(collecting)
             for _ in range(3):
-                wall, cpu = time.perf_counter(), time.process_time()
+                wall, cpu, times = time.perf_counter(), time.process_time(), os.times()
                 collecting.reset()
                 for _ in range(requests):
-                    await call(app, body, headers)
-                print(f"{(time.process_time() - cpu) / requests * 1e3:.3f} ms CPU, "
-                      f"{(time.perf_counter() - wall) / requests * 1e3:.3f} ms wall per page ({requests} pages, "
+                    await request()
+                after = os.times()
+                print(f"{(time.process_time() - cpu) / requests * 1e3:.3f} ms CPU "
+                      f"(of which in the kernel {(after.system - times.system) / requests * 1e3:.3f} ms), "
+                      f"{(time.perf_counter() - wall) / requests * 1e3:.3f} ms wall per {unit} ({requests} {unit}s, "
                       f"PostgreSQL's CPU not included); garbage collection {collecting.seconds / requests * 1e3:.3f} ms "
-                      f"per page, {collecting.runs} collections, the longest {collecting.longest * 1e3:.1f} ms")
+                      f"per {unit}, {collecting.runs} collections, the longest {collecting.longest * 1e3:.1f} ms")
             gc.callbacks.remove(collecting)
             if profile:
                 profiler = cProfile.Profile()
                 profiler.enable()
                 for _ in range(300):
-                    await call(app, body, headers)
+                    await request()
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats(profile).print_stats(60)
 
@@ -158,36 +177,39 @@ def callgrind_control(instrumentation: str) -> None:
     subprocess.run(["callgrind_control", "-i", instrumentation, str(os.getpid())], check=True, capture_output=True)
 
 
-def count_instructions(requests: int, root: str | None, keep: str | None) -> None:
-    """This module again, under callgrind, with instrumentation on for the measured pages only."""
+def count_instructions(requests: int, root: str | None, keep: str | None, report: bool) -> None:
+    """This module again, under callgrind, with instrumentation on for the measured requests only."""
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "callgrind.out")
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                    sys.executable, os.path.abspath(__file__), "--requests", str(requests), "--under-callgrind"]
-        done = subprocess.run(command + (["--root", root] if root else []), capture_output=True, text=True, timeout=1800)
+        command += (["--root", root] if root else []) + (["--report"] if report else [])
+        done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
         if done.returncode != 0:
             sys.exit(f"the measurement under callgrind failed:\n{done.stderr[-3000:]}")
         with open(out) as counts:
             total = next(int(line.split()[1]) for line in counts if line.startswith("totals:"))
         if keep:
             shutil.copy(out, keep)
-    print(f"{total / requests / 1e6:.2f} million instructions per page ({requests} pages, callgrind)")
+    unit = "report" if report else "page"
+    print(f"{total / requests / 1e6:.2f} million instructions per {unit} ({requests} {unit}s, callgrind)")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, help="pages measured (default 1000; 30 with --instructions)")
+    parser.add_argument("--report", action="store_true", help="measure single reportNotice mutations instead of pages")
+    parser.add_argument("--requests", type=int, help="requests measured (default 1000; 30 with --instructions)")
     parser.add_argument("--profile", nargs="?", const="tottime", metavar="SORT",
                         help="print cProfile's top functions, sorted by SORT (tottime; or cumulative, ...)")
     parser.add_argument("--keep", metavar="FILE", help="with --instructions: keep callgrind's output (for callgrind_annotate)")
     parser.add_argument("--root", help="the tree whose api package to measure (default: this one)")
-    parser.add_argument("--instructions", action="store_true", help="count instructions per page under callgrind")
+    parser.add_argument("--instructions", action="store_true", help="count instructions per request under callgrind")
     parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.requests is None:
         args.requests = 30 if args.instructions else 1000
     if args.instructions:
-        count_instructions(args.requests, args.root, args.keep)
+        count_instructions(args.requests, args.root, args.keep, args.report)
         sys.exit(0)
     sys.path.insert(0, args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    asyncio.run(asyncio.wait_for(main(args.requests, args.profile, args.under_callgrind), timeout=1500))
+    asyncio.run(asyncio.wait_for(main(args.requests, args.profile, args.under_callgrind, args.report), timeout=1500))

@@ -69,23 +69,27 @@ def test_the_benchmark_command_produces_every_figure_beside_its_baseline(service
     assert "Benchmarks (smoke" in done.stdout and "relay backlog" in done.stdout  # the one table, printed
 
 
-def test_the_in_process_page_measurement_runs_and_reports_cpu_and_collection_time(services: Services) -> None:
-    done = _run(services, "bench.inprocess_read", "--requests", "20")
+@pytest.mark.parametrize(("option", "unit"), [((), "page"), (("--report",), "report")])
+def test_the_in_process_measurement_runs_and_reports_cpu_and_collection_time(
+    services: Services, option: tuple[str, ...], unit: str
+) -> None:
+    done = _run(services, "bench.inprocess_read", *option, "--requests", "20")
     lines = [line for line in done.stdout.splitlines() if "ms CPU" in line]
     assert len(lines) == 3, done.stdout
     for line in lines:
-        cpu, wall, pages, *_ = _numbers(line)
-        assert cpu > 0 and wall > 0 and pages == 20, line
-        assert "garbage collection" in line and "collections" in line, line
+        cpu, kernel, wall, requests, *_ = _numbers(line)
+        assert cpu > 0 and 0 <= kernel <= cpu and wall > 0 and requests == 20, line
+        assert f"wall per {unit} (20 {unit}s" in line and "garbage collection" in line and "collections" in line, line
 
 
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(shutil.which("valgrind") is None or shutil.which("callgrind_control") is None,
                     reason="--instructions needs valgrind, which this machine does not have")
-def test_the_in_process_page_measurement_counts_instructions_under_callgrind(services: Services) -> None:
+def test_the_in_process_measurement_counts_instructions_under_callgrind(services: Services) -> None:
     done = _run(services, "bench.inprocess_read", "--instructions", "--requests", "2", timeout=300)
     millions, pages = _numbers(done.stdout)[:2]
     assert pages == 2 and 1 < millions < 1000, done.stdout  # a page is millions of instructions, not none or all of the set-up
+    assert "instructions per page (2 pages" in done.stdout, done.stdout
 
 
 def test_the_transitions_benchmark_still_runs(services: Services) -> None:
