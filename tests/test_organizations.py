@@ -9,7 +9,7 @@ import pytest
 
 from api.domain.ids import to_global_id
 from api.domain.organizations import OrganizationKind as K
-from api.domain.organizations import Role, Viewer
+from api.domain.organizations import Role
 from api.graphql.context import Loaders
 from api.resources import Resources
 from api.settings import Settings
@@ -116,13 +116,12 @@ async def test_the_organization_loader_reads_known_organizations_without_the_dat
     known, unknown = await make.organization(K.COMPANY), await make.organization(K.POLICE)
     resources = Resources.build(settings)
     pool = resources.pool = await create_pool(settings)
-    viewer = Viewer("test", known.id, K.COMPANY, frozenset({Role.MEMBER}))
     try:
-        assert (await Loaders(resources, lambda: viewer).organization.load(known.id)) == known
+        assert (await Loaders(resources).organization.load(known.id)) == known
         await pool.close()
-        assert (await Loaders(resources, lambda: viewer).organization.load(known.id)) == known
+        assert (await Loaders(resources).organization.load(known.id)) == known
         with pytest.raises(asyncpg.InterfaceError, match="closed|closing"):
-            await Loaders(resources, lambda: viewer).organization.load(unknown.id)
+            await Loaders(resources).organization.load(unknown.id)
     finally:
         await pool.close()
         await resources.http.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,14 +32,18 @@ class Loaders:
 
     Each batches one kind of read into one query per request, so a page of notices
     with provider, history and hashes costs a fixed number of queries.
+
+    They hold nothing of the request's context: a reference back to it (the viewer once came
+    through the context's bound method) made every request a reference cycle, left with the
+    request, its headers and the context to Python's cyclic collector.
     """
 
-    def __init__(self, resources: Resources, viewer: Callable[[], Viewer]) -> None:
+    def __init__(self, resources: Resources) -> None:
         self.resources = resources
         self.pool = resources.db
         self.protector = resources.protector
-        self.viewer = viewer
         self._by_name: dict[str, DataLoader[Any, Any]] = {}
+        self._url: DataLoader[Notice, str | None] | None = None
 
     @cached_property
     def organization(self) -> DataLoader[UUID, Organization | None]:
@@ -68,9 +73,11 @@ class Loaders:
     def related(self) -> DataLoader[UUID, list[Notice]]:
         return DataLoader(self._batch(notices.related))
 
-    @cached_property
-    def url(self) -> DataLoader[Notice, str | None]:
-        return DataLoader(self._urls, cache_key_fn=lambda n: n.id)
+    def url(self, viewer: Viewer) -> DataLoader[Notice, str | None]:
+        """URL reads, each audited as `viewer`'s: a request has one viewer, and its reads one batch."""
+        if self._url is None:
+            self._url = DataLoader(functools.partial(read_urls, self.pool, self.protector, viewer), cache_key_fn=_notice_id)
+        return self._url
 
     def keyed(self, name: str, read: Callable[[asyncpg.Connection, list[UUID]], Awaitable[list[T]]]) -> DataLoader[UUID, T]:
         """A loader created on first use, for the domains that batch by id (conferences, enforcement, alerts)."""
@@ -79,14 +86,17 @@ class Loaders:
         return self._by_name[name]
 
     def _batch(self, read: Callable[[asyncpg.Connection, list[UUID]], Awaitable[list[T]]]) -> Callable[[list[UUID]], Awaitable[list[T]]]:
+        pool = self.pool  # not self: these Loaders keep the loader made from this, a cycle through self
+
         async def load(keys: list[UUID]) -> list[T]:
-            async with self.pool.acquire() as conn:
+            async with pool.acquire() as conn:
                 return await read(conn, keys)
 
         return load
 
-    async def _urls(self, batch: list[Notice]) -> list[str | None]:
-        return await read_urls(self.pool, self.protector, self.viewer(), batch)
+
+def _notice_id(notice: Notice) -> UUID:
+    return notice.id
 
 
 @dataclass

@@ -238,7 +238,7 @@ class EventSubscription:
                     page = await service.page(context.pool, viewer, want, after=last, first=REPLAY_PAGE)
                     for delivered in [d for d in page.items if _known(d)]:
                         await lifetime.check()  # per event: an expiry mid-page stops right there
-                        context.loaders = Loaders(context.resources, context.require_viewer)
+                        context.loaders = Loaders(context.resources)
                         yield EventNode.of(delivered)
                         last = delivered.record.seq
                     last = max(last, page.last_seq)
@@ -271,7 +271,7 @@ class EventSubscription:
                     )
                     for delivered in [d for d in deliverable if _known(d)]:
                         await lifetime.check()
-                        context.loaders = Loaders(context.resources, context.require_viewer)  # current state, not cached
+                        context.loaders = Loaders(context.resources)  # current state, not cached
                         yield EventNode.of(delivered)
                         last = delivered.record.seq
                     last = max(last, fresh[-1].seq)

@@ -134,7 +134,7 @@ class NoticeType(Node):
     async def url(self, info: Info) -> str | None:
         if not shows(self.seen.tier, "url"):
             return None
-        return await info.context.loaders.url.load(self.seen.notice)
+        return await info.context.loaders.url(info.context.require_viewer()).load(self.seen.notice)
 
     @strawberry.field(description="Null below the FULL tier.")
     async def content_hashes(self, info: Info) -> list[ContentHashType] | None:

@@ -52,15 +52,13 @@ class GraphQLView(GraphQL[Context, None]):
             return json.dumps(data, separators=(",", ":"))
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        context = Context(
+        return Context(
             resources=self.resources,
             request=request,
             response=response,
             viewer=request.scope.get("viewer"),
-            loaders=None,  # type: ignore[arg-type]
+            loaders=Loaders(self.resources),
         )
-        context.loaders = Loaders(self.resources, context.require_viewer)
-        return context
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Errors raised before the operation hooks run (syntax errors) still leave with a code."""
