@@ -15,6 +15,7 @@ from typing import Any, NewType
 import pytest
 import strawberry
 from graphql import Undefined
+from graphql.execution.executor import Executor
 from strawberry.extensions import FieldExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -188,6 +189,14 @@ class Mutation:
     def touch(self) -> Box:
         return boxes()[0]
 
+    @strawberry.mutation
+    async def pick(self, label: str) -> Box:
+        await asyncio.sleep(0)
+        found = [b for b in boxes() if b.label == label]
+        if not found:
+            raise ValueError(f"no box {label}")
+        return found[0]
+
 
 class Interpreting(ExecutionContext):
     compile_after = None  # the fast path as written in execution.py, never compiled
@@ -253,6 +262,9 @@ QUERIES = [
     "{ a: boxes { label } b: boxes { owner { name } } }",
     "{ boxes { ...on Box { owner { ...O } } } } fragment O on Owner { name badge }",
     "mutation { touch { label owner { name badge } owners { name } } }",
+    'mutation { pick(label: "two") { label owner { name } keeper { name } } }',  # one field: the planned path
+    'mutation { pick(label: "none") { label } }',  # ... raising: the non-null error nulls the data
+    'mutation { a: pick(label: "one") { label } b: touch { label } c: pick(label: "none") { label } }',  # in order
 ]
 
 
@@ -286,6 +298,22 @@ def test_kept_plans_are_compiled_with_nested_objects_inlined(monkeypatch: pytest
     box = compiled["Box"].__code__
     assert box.co_filename == "<plan of Box>"
     assert {"sub1", "sub2"} <= set(box.co_names), "owner and owners completed straight into their plans"
+
+
+def test_a_mutation_of_one_field_takes_the_planned_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one field there is no order to keep; with more, graphql-core runs them one after another."""
+    serially: list[int] = []
+    original = Executor.execute_fields_serially
+
+    def noting(self: Executor[Any], parent_type: Any, source: Any, path: Any, fields: Any, position: Any) -> Any:
+        serially.append(len(fields))
+        return original(self, parent_type, source, path, fields, position)
+
+    monkeypatch.setattr(Executor, "execute_fields_serially", noting)
+    assert run(ExecutionContext, 'mutation { pick(label: "one") { label } }')["data"] == {"pick": {"label": "one"}}
+    assert serially == []
+    answer = run(ExecutionContext, 'mutation { a: pick(label: "one") { label } b: touch { label } }')
+    assert answer["data"] == {"a": {"label": "one"}, "b": {"label": "one"}} and serially == [2]
 
 
 def test_the_comparison_sees_errors() -> None:

@@ -492,6 +492,20 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
         return self._run(parent_type, source_value, path, self._collected(parent_type, grouped_field_set))
 
+    def execute_fields_serially(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        """A mutation of one field (nearly every mutation) has no order to keep: it runs as a query's
+        fields do, on the planned path. With more, or an abort signal to check before each, graphql-core's."""
+        if len(grouped_field_set) == 1 and self.abort_signal is None:
+            return self.execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        return super().execute_fields_serially(parent_type, source_value, path, grouped_field_set, position_context)
+
     def _kept(self) -> _Plans:
         """The plans kept for this operation (see `_subfields`)."""
         by_operation: WhileAlive[_Plans] = self.schema.__dict__.setdefault(_SHARED, WhileAlive())
