@@ -57,6 +57,21 @@ def public_error(error: GraphQLError) -> tuple[GraphQLError, bool]:
     return mapped, unexpected
 
 
+def forget_tracebacks(error: BaseException) -> None:
+    """Once an error is logged, its traceback (and its causes') only keeps the frames it passed through,
+    and through them the executor that collected it: a reference cycle that left every failed request
+    (executor, context, HTTP request) to Python's cyclic collector (tests/test_request_garbage.py)."""
+    pending: list[BaseException | None] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += [getattr(current, "original_error", None), current.__cause__, current.__context__]
+
+
 class Outcome(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -79,6 +94,7 @@ class Outcome(SchemaExtension):
                     )
                 mapped_errors.append(mapped)
                 codes.append(str((mapped.extensions or {}).get("code")))
+                forget_tracebacks(error)
             result.errors = mapped_errors  # type: ignore[union-attr]
         resources = getattr(context.context, "resources", None)
         if resources is not None:

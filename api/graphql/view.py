@@ -26,7 +26,7 @@ from ..resources import Resources
 from ..services.viewers import authenticate
 from ..store.pool import UNAVAILABLE_ERRORS
 from .context import Context, Loaders
-from .outcome import public_error
+from .outcome import forget_tracebacks, public_error
 from .schema import create_schema
 
 STATUS = {"UNAUTHENTICATED": 401, "RATE_LIMITED": 429, "UNAVAILABLE": 503}
@@ -63,6 +63,8 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         """Errors raised before the operation hooks run (syntax errors) still leave with a code."""
         if result.errors:
+            for error in result.errors:
+                forget_tracebacks(error)  # logged by Outcome if unexpected; a syntax error is the client's
             result.errors = [public_error(e)[0] for e in result.errors]
         return await super().process_result(request, result)
 
