@@ -9,6 +9,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from api.app import create_app
 from api.domain.ids import to_global_id
 from api.domain.notices import ContentCategory, HistoryEntry, NoticeStatus
 from api.domain.organizations import Organization, Role, Viewer
@@ -18,6 +19,7 @@ from api.resources import Resources
 from api.services.notices import NoticeCommands, ReportInput
 from api.settings import Settings
 from tests.conftest import Factory, Member, app_client, error_codes
+from tests.eventing import GraphQLWs, serve
 from tests.notices_helpers import act, report, unique_url
 
 LIST = """
@@ -336,3 +338,57 @@ async def test_a_column_added_to_notice_history_does_not_fail_the_pages_of_open_
         finally:
             await conn.execute("ALTER TABLE notice_history DROP COLUMN added_later")
     assert after == before and before
+
+
+async def test_each_url_read_over_one_websocket_is_audited(make: Factory, settings: Settings, pool: asyncpg.Pool) -> None:
+    """A WebSocket connection keeps its loaders as long as it lasts: a URL read again in a later
+    operation is decrypted and audited again, not answered from what the first read loaded."""
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    provider = await make.organization(K.COMPANY)
+    notice = await report(hotline, provider)
+    police = await make.member(K.POLICE)
+
+    async def reads() -> int:
+        async with pool.acquire() as conn:
+            return await conn.fetchval(  # type: ignore[no-any-return]
+                "SELECT count(*) FROM audit_log WHERE action = 'notice.url.read' AND object_id = $1 AND organization_id = $2",
+                notice["id"], police.organization.id,
+            )
+
+    async with serve(create_app(settings)) as address, GraphQLWs(address, police.token) as ws:
+        for read in (1, 2):
+            operation = await ws.subscribe("query($id: ID!) { notice(id: $id) { url } }", {"id": notice["id"]})
+            answer = await ws.frame()
+            assert answer["id"] == operation and answer["payload"]["data"]["notice"]["url"], answer
+            assert (await ws.frame())["type"] == "complete"
+            assert await reads() == read
+
+
+async def test_url_reads_are_audited_as_the_viewer_that_asks(make: Factory, settings: Settings, pool: asyncpg.Pool) -> None:
+    """The URL loader of a set of loaders is made for the viewer its resolver names; another
+    viewer gets one of its own, so its reads are decrypted and audited as its own."""
+    from api.domain.ids import expect_global_id
+    from api.graphql.context import Loaders
+    from api.store import notices as store
+
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    notice_id = expect_global_id((await report(hotline, await make.organization(K.COMPANY)))["id"], "Notice")
+    police, other_police = await make.member(K.POLICE), await make.member(K.POLICE)
+    async with pool.acquire() as conn:
+        [notice] = await store.by_ids(conn, [notice_id])
+    assert notice is not None
+    resources = Resources.build(settings)
+    resources.pool = pool
+    try:
+        loaders = Loaders(resources)
+        for member in (police, other_police, police):
+            assert await loaders.url(viewer_of(member)).load(notice)
+    finally:
+        await resources.http.aclose()
+    async with pool.acquire() as conn:
+        readers = await conn.fetch(
+            "SELECT organization_id FROM audit_log WHERE action = 'notice.url.read' AND object_id = $1"
+            " AND organization_id <> $2 ORDER BY seq",  # the reporter read it too, reporting it
+            to_global_id("Notice", notice_id), hotline.organization.id,
+        )
+    assert [r["organization_id"] for r in readers] == [m.organization.id for m in (police, other_police, police)]

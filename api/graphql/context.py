@@ -27,8 +27,8 @@ T = TypeVar("T")
 
 
 class Loaders:
-    """Built per request (a global loader would cache across viewers and forever), each loader on
-    first use (most requests use none or one).
+    """Built per request, or per WebSocket connection (a global loader would cache across viewers and
+    forever), each loader on first use (most requests use none or one).
 
     Each batches one kind of read into one query per request, so a page of notices
     with provider, history and hashes costs a fixed number of queries.
@@ -43,7 +43,7 @@ class Loaders:
         self.pool = resources.db
         self.protector = resources.protector
         self._by_name: dict[str, DataLoader[Any, Any]] = {}
-        self._url: DataLoader[Notice, str | None] | None = None
+        self._url: tuple[Viewer, DataLoader[Notice, str | None]] | None = None
 
     @cached_property
     def organization(self) -> DataLoader[UUID, Organization | None]:
@@ -74,10 +74,12 @@ class Loaders:
         return DataLoader(self._batch(notices.related))
 
     def url(self, viewer: Viewer) -> DataLoader[Notice, str | None]:
-        """URL reads, each audited as `viewer`'s: a request has one viewer, and its reads one batch."""
-        if self._url is None:
-            self._url = DataLoader(functools.partial(read_urls, self.pool, self.protector, viewer), cache_key_fn=_notice_id)
-        return self._url
+        """URL reads as `viewer`'s, batched and never cached: each read is decrypted and audited, also
+        the second read of a URL on a WebSocket connection, whose loaders last as long as it does."""
+        made = self._url
+        if made is None or (made[0] is not viewer and made[0] != viewer):
+            made = self._url = (viewer, DataLoader(functools.partial(read_urls, self.pool, self.protector, viewer), cache=False))
+        return made[1]
 
     def keyed(self, name: str, read: Callable[[asyncpg.Connection, list[UUID]], Awaitable[list[T]]]) -> DataLoader[UUID, T]:
         """A loader created on first use, for the domains that batch by id (conferences, enforcement, alerts)."""
@@ -94,9 +96,6 @@ class Loaders:
 
         return load
 
-
-def _notice_id(notice: Notice) -> UUID:
-    return notice.id
 
 
 @dataclass
