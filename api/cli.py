@@ -117,14 +117,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# A young-generation collection every 3,000 net allocations instead of every 700. A request
-# holds a couple of thousand objects at its peak (a 50-notice page), so at 700 nearly every
-# request set off collections that found nothing to free: reference counting frees nearly all of
-# a request's objects once it is answered. `python -m bench.inprocess_read` (the same run, per
-# page): collection 0.13 ms at 700 (~990 collections per 1,000 pages), 0.035 ms at 3,000 (~30,
-# the longest ~2 ms) and at 10,000 (~8, but pauses up to 13 ms, which a p99 would feel). Set by
-# `takedown serve` only: `takedown dev` and the tests run with Python's defaults.
-YOUNG_GENERATION_THRESHOLD = 3_000
+# A young-generation collection every 20,000 net allocations instead of every 700. A request
+# leaves nothing for the collector (tests/test_request_garbage.py): reference counting frees all of
+# its objects once it is answered, so a collection only walks the objects of requests in flight,
+# and frees nothing. At 700 nearly every page set one off. At 3,000, 32 concurrent pages still set
+# off ~100 a second, with a middle-generation one every ~0.2 s and a full one every ~1.5 s: 5-6% of
+# the API's time (the collector's own callbacks, in the served process). At 20,000, 0-6 in a 7 s
+# window, none longer than 6.5 ms. (When requests still left reference cycles, 10,000 made pauses of
+# up to 13 ms: each collection then had those to free.) Set by `takedown serve` only: `takedown dev`
+# and the tests run with Python's defaults.
+YOUNG_GENERATION_THRESHOLD = 20_000
 
 
 def _tune_garbage_collection() -> None:
