@@ -2,10 +2,16 @@
 measured in one process: the ASGI app called directly (no HTTP server, no load generator sharing
 the cores), so the figure moves little between runs and two trees can be compared in one sitting.
 
-    .venv/bin/python -m bench.inprocess_read [--report] [--requests N] [--profile [SORT]] [--instructions [--keep FILE]]
+    .venv/bin/python -m bench.inprocess_read [--report] [--requests N] [--concurrency N] [--profile [SORT]]
+                                             [--instructions [--keep FILE]]
 
 --report measures the ingest's single mutation instead of the page: each request reports a new
 URL (so none is answered as a duplicate), one after the other, PostgreSQL's work not counted.
+
+--concurrency N keeps N requests in flight at a time, as a loaded server has them: the objects of
+requests in flight are what the garbage collector walks, so its collections and pauses per request
+show there (at 32 pages, the served API's p99 was set by them until requests stopped leaving
+reference cycles).
 
 To compare with an earlier revision, check it out beside this one and run this module against it
 (the module only needs the tree's `api` package on the path, which its directory provides):
@@ -44,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -97,7 +104,20 @@ class GarbageCollectionTime:
             self.runs += 1
 
 
-async def main(requests: int, profile: str | None, instrument: bool, report: bool) -> None:
+async def in_flight(request: Callable[[], Awaitable[Any]], requests: int, concurrency: int) -> None:
+    """`requests` requests, `concurrency` of them at a time (each caller starts its next when one ends)."""
+    left = requests
+
+    async def caller() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await asyncio.create_task(request())  # a task per request, as uvicorn runs each
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+
+
+async def main(requests: int, profile: str | None, instrument: bool, report: bool, concurrency: int = 1) -> None:
     import asyncpg
 
     from bench.harness import stack
@@ -155,12 +175,12 @@ async def main(requests: int, profile: str | None, instrument: bool, report: boo
             for _ in range(3):
                 wall, cpu, times = time.perf_counter(), time.process_time(), os.times()
                 collecting.reset()
-                for _ in range(requests):
-                    await request()
+                await in_flight(request, requests, concurrency)
                 after = os.times()
                 print(f"{(time.process_time() - cpu) / requests * 1e3:.3f} ms CPU "
                       f"(of which in the kernel {(after.system - times.system) / requests * 1e3:.3f} ms), "
                       f"{(time.perf_counter() - wall) / requests * 1e3:.3f} ms wall per {unit} ({requests} {unit}s, "
+                      f"{concurrency} at a time, "
                       f"PostgreSQL's CPU not included); garbage collection {collecting.seconds / requests * 1e3:.3f} ms "
                       f"per {unit}, {collecting.runs} collections, the longest {collecting.longest * 1e3:.1f} ms")
             gc.callbacks.remove(collecting)
@@ -198,6 +218,8 @@ def count_instructions(requests: int, root: str | None, keep: str | None, report
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", action="store_true", help="measure single reportNotice mutations instead of pages")
+    parser.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="N requests in flight at a time (default 1; not with --instructions or --profile)")
     parser.add_argument("--requests", type=int, help="requests measured (default 1000; 30 with --instructions)")
     parser.add_argument("--profile", nargs="?", const="tottime", metavar="SORT",
                         help="print cProfile's top functions, sorted by SORT (tottime; or cumulative, ...)")
@@ -208,8 +230,18 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.requests is None:
         args.requests = 30 if args.instructions else 1000
+    if args.concurrency < 1 or (args.concurrency > 1 and (args.instructions or args.profile)):
+        parser.error("--concurrency must be at least 1, and 1 with --instructions or --profile")
     if args.instructions:
         count_instructions(args.requests, args.root, args.keep, args.report)
         sys.exit(0)
-    sys.path.insert(0, args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    asyncio.run(asyncio.wait_for(main(args.requests, args.profile, args.under_callgrind, args.report), timeout=1500))
+    tree = os.path.realpath(args.root or os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, tree)
+    import api
+
+    if not os.path.realpath(api.__file__).startswith(tree + os.sep):
+        # Imported here, before the harness puts this tree first on the path, so that the tree measured
+        # is the one named; if something imported another tree's api before, say so rather than measure it.
+        sys.exit(f"the api package came from {os.path.dirname(api.__file__)}, not from {tree}: "
+                 "was it imported before this check?")
+    asyncio.run(asyncio.wait_for(main(args.requests, args.profile, args.under_callgrind, args.report, args.concurrency), timeout=1500))

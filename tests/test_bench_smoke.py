@@ -69,17 +69,26 @@ def test_the_benchmark_command_produces_every_figure_beside_its_baseline(service
     assert "Benchmarks (smoke" in done.stdout and "relay backlog" in done.stdout  # the one table, printed
 
 
-@pytest.mark.parametrize(("option", "unit"), [((), "page"), (("--report",), "report")])
+@pytest.mark.parametrize(("option", "unit", "at_a_time"), [((), "page", 1), (("--report",), "report", 1),
+                                                          (("--concurrency", "4"), "page", 4)])
 def test_the_in_process_measurement_runs_and_reports_cpu_and_collection_time(
-    services: Services, option: tuple[str, ...], unit: str
+    services: Services, option: tuple[str, ...], unit: str, at_a_time: int
 ) -> None:
     done = _run(services, "bench.inprocess_read", *option, "--requests", "20")
     lines = [line for line in done.stdout.splitlines() if "ms CPU" in line]
     assert len(lines) == 3, done.stdout
     for line in lines:
-        cpu, kernel, wall, requests, *_ = _numbers(line)
-        assert cpu > 0 and 0 <= kernel <= cpu and wall > 0 and requests == 20, line
+        cpu, kernel, wall, requests, in_flight, *_ = _numbers(line)
+        assert cpu > 0 and 0 <= kernel <= cpu and wall > 0 and requests == 20 and in_flight == at_a_time, line
         assert f"wall per {unit} (20 {unit}s" in line and "garbage collection" in line and "collections" in line, line
+
+
+def test_the_in_process_measurement_refuses_a_tree_it_would_not_measure(tmp_path: Path) -> None:
+    """--root names a tree without the api package: measuring this one instead would be a silent lie."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAKEDOWN_")}
+    done = subprocess.run([sys.executable, "-m", "bench.inprocess_read", "--root", str(tmp_path), "--requests", "2"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and f"not from {tmp_path.resolve()}" in done.stderr, done.stderr[-2000:]
 
 
 @pytest.mark.timeout(300)
