@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -282,3 +283,12 @@ async def test_a_subscription_ends_when_its_api_client_is_revoked(
         assert revoked["data"]["revokeApiClient"]["revokedAt"] is not None
         _, _, error = await _until_ended(ws, last, close_code=4401)
     assert error["extensions"]["code"] == "UNAUTHENTICATED" and "revoked" in error["message"]
+
+
+async def test_the_legacy_graphql_ws_protocol_is_not_spoken(server: str) -> None:
+    """Only graphql-transport-ws, which refuses a second connection_init: the legacy protocol accepts
+    one, and with it another viewer under the subscriptions already running."""
+    async with websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-ws"]) as socket:  # type: ignore[list-item]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(socket.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4406, closed.value

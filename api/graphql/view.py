@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.execution import ExecutionResult
 
 from ..domain.errors import DomainError, RateLimited, Unauthenticated
@@ -39,6 +40,9 @@ class GraphQLView(GraphQL[Context, None]):
             create_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
+            # Not the legacy graphql-ws as well (strawberry's default): it accepts a second
+            # connection_init, which would change the viewer under the subscriptions already running.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.resources = resources
 
