@@ -94,6 +94,7 @@ class Outcome(SchemaExtension):
                     )
                 mapped_errors.append(mapped)
                 codes.append(str((mapped.extensions or {}).get("code")))
+            for error in errors:  # only once all are logged: fields of one failed batch share one exception
                 forget_tracebacks(error)
             result.errors = mapped_errors  # type: ignore[union-attr]
         resources = getattr(context.context, "resources", None)
