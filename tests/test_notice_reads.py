@@ -392,3 +392,22 @@ async def test_url_reads_are_audited_as_the_viewer_that_asks(make: Factory, sett
             to_global_id("Notice", notice_id), hotline.organization.id,
         )
     assert [r["organization_id"] for r in readers] == [m.organization.id for m in (police, other_police, police)]
+
+
+async def test_each_operation_over_one_websocket_reads_the_state_of_its_time(make: Factory, settings: Settings) -> None:
+    """The connection's context lasts as long as it does, its loaders do not: a notice acknowledged
+    between two queries on one socket is read as acknowledged by the second."""
+    hotline = await make.member(K.HOTLINE, Role.ANALYST)
+    company = await make.member(K.COMPANY, Role.ANALYST)
+    notice = await report(hotline, company.organization)
+    seen = []
+    async with serve(create_app(settings)) as address, GraphQLWs(address, hotline.token) as ws:
+        for step in (1, 2):
+            await ws.subscribe("query($id: ID!) { notice(id: $id) { status history { toStatus } } }", {"id": notice["id"]})
+            answer = await ws.frame()
+            assert (await ws.frame())["type"] == "complete"
+            seen.append(answer["payload"]["data"]["notice"])
+            if step == 1:
+                assert "errors" not in await act(company, "acknowledge", notice["id"])
+    assert [n["status"] for n in seen] == ["NOTIFIED", "ACKNOWLEDGED"], seen
+    assert [h["toStatus"] for h in seen[1]["history"]] == ["NOTIFIED", "ACKNOWLEDGED"], seen

@@ -20,6 +20,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
 from strawberry.types.execution import ExecutionResult
 
 from ..domain.errors import DomainError, RateLimited, Unauthenticated
@@ -33,7 +34,17 @@ from .schema import create_schema
 STATUS = {"UNAUTHENTICATED": 401, "RATE_LIMITED": 429, "UNAVAILABLE": 503}
 
 
+class _OperationsOverWebSocket(BaseGraphQLTransportWSHandler[Context, None]):
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """A WebSocket's context lasts as long as the connection: each operation starts with loaders
+        of its own, or a query would answer from what an earlier one had loaded (a notice acknowledged
+        meanwhile still NOTIFIED), and the loaders' caches would grow for as long as the socket is open."""
+        self.context.loaders = Loaders(self.context.resources)
+        await super().run_operation(operation)
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = _OperationsOverWebSocket
     def __init__(self, resources: Resources) -> None:
         settings = resources.settings
         super().__init__(
