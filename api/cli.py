@@ -123,9 +123,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # and frees nothing. At 700 nearly every page set one off. At 3,000, 32 concurrent pages still set
 # off ~100 a second, with a middle-generation one every ~0.2 s and a full one every ~1.5 s: 5-6% of
 # the API's time (the collector's own callbacks, in the served process). At 20,000, 0-6 in a 7 s
-# window, none longer than 6.5 ms. (When requests still left reference cycles, 10,000 made pauses of
-# up to 13 ms: each collection then had those to free.) Set by `takedown serve` only: `takedown dev`
-# and the tests run with Python's defaults.
+# window, the longest 6.5 ms there. A collection walks the young objects of every request in flight,
+# so its pause grows with their number and size, not with this threshold: in a review's in-process
+# run of 32 pages at a time the longest were 17-23 ms at 20,000, as at 3,000, with a quarter of the
+# collector's total time. Set by `takedown serve` only: `takedown dev` and the tests run with
+# Python's defaults.
 YOUNG_GENERATION_THRESHOLD = 20_000
 
 
