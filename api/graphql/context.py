@@ -27,8 +27,9 @@ T = TypeVar("T")
 
 
 class Loaders:
-    """Built per request, or per WebSocket connection (a global loader would cache across viewers and
-    forever), each loader on first use (most requests use none or one).
+    """Built per request: per HTTP request, per operation on a WebSocket, per event of a subscription
+    (a global loader would cache across viewers and forever); each loader on first use (most
+    requests use none or one).
 
     Each batches one kind of read into one query per request, so a page of notices
     with provider, history and hashes costs a fixed number of queries.
@@ -95,7 +96,6 @@ class Loaders:
                 return await read(conn, keys)
 
         return load
-
 
 
 @dataclass

@@ -45,6 +45,7 @@ class _OperationsOverWebSocket(BaseGraphQLTransportWSHandler[Context, None]):
 
 class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _OperationsOverWebSocket
+
     def __init__(self, resources: Resources) -> None:
         settings = resources.settings
         super().__init__(
