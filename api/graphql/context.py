@@ -102,6 +102,8 @@ class Loaders:
 class Context:
     resources: Resources
     request: Request | WebSocket
+    # strawberry's sub-response or WebSocket; None for a POST answered by GraphQLView.answer.
+    # Nothing here sets a status or header through it.
     response: Any
     viewer: Viewer | None
     loaders: Loaders

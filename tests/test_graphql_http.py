@@ -1,0 +1,148 @@
+"""/graphql over HTTP: a POST of one JSON operation is answered by GraphQLView.answer, everything
+else by strawberry's own view (api/graphql/view.py). Whichever answers, a request gets the same
+status, content type and body; what strawberry would answer with a 500 gets a 400 that says why."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from api.domain.organizations import OrganizationKind as K
+from api.domain.organizations import Role
+from api.graphql.view import GraphQLEndpoint, is_one_operation, is_plain_json
+from api.services.viewers import authenticate
+from api.settings import Settings
+from tests.conftest import Factory, Member, app_client
+
+ME = "{ me { subject organization { name } } }"
+REPORT = """mutation($i: ReportNoticeInput!) { reportNotice(input: $i) { deduplicated notice { status } } }"""
+
+
+def report_input(member: Member, url: str) -> dict[str, Any]:
+    return {"providerId": member.org_id, "url": url, "category": "BASELINE_CSAM",
+            "contentHashes": [{"algorithm": "SHA256", "value": "ab" * 32}]}
+
+
+class Sides:
+    """The same app, asked through its gate as clients ask it, and through the gate into strawberry's
+    view only (the path every request took before GraphQLView.answer)."""
+
+    def __init__(self, app: httpx.AsyncClient, endpoint: GraphQLEndpoint) -> None:
+        self.app = app
+        self.view_only = httpx.AsyncClient(transport=httpx.ASGITransport(app=self._view_only(endpoint)),
+                                           base_url="http://localhost")
+
+    @staticmethod
+    def _view_only(endpoint: GraphQLEndpoint) -> Any:
+        async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
+            resources = endpoint.resources
+            request = Request(scope, receive)
+            scope["viewer"] = await authenticate(resources.db, resources.verifier, request.headers.get("authorization"),
+                                                 resources.organizations)
+            await endpoint.view(scope, receive, send)
+        return asgi
+
+    async def both(self, member: Member, body: bytes, **headers: str) -> tuple[httpx.Response, httpx.Response]:
+        sent = {"content-type": "application/json", **member.headers, **headers}
+        return (await self.app.post("/graphql", content=body, headers=sent),
+                await self.view_only.post("/graphql", content=body, headers=sent))
+
+
+@pytest.fixture
+async def sides(settings: Settings) -> AsyncIterator[Sides]:
+    async with app_client(settings) as http:
+        endpoint = next(r.app for r in http._transport.app.routes  # type: ignore[attr-defined]
+                        if getattr(r, "path", None) == "/graphql" and isinstance(r.app, GraphQLEndpoint))
+        s = Sides(http, endpoint)
+        yield s
+        await s.view_only.aclose()
+
+
+@pytest.fixture
+async def hotline(make: Factory) -> Member:
+    return await make.member(K.HOTLINE, Role.ANALYST, Role.MEMBER)
+
+
+def same(answers: tuple[httpx.Response, httpx.Response]) -> httpx.Response:
+    direct, view = answers
+    assert (direct.status_code, direct.headers["content-type"], direct.text) == \
+        (view.status_code, view.headers["content-type"], view.text)
+    return direct
+
+
+async def test_a_query_is_answered_as_strawberrys_view_answers_it(sides: Sides, hotline: Member) -> None:
+    answer = same(await sides.both(hotline, json.dumps({"query": ME}).encode()))
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["data"]["me"]["organization"]["name"] == hotline.organization.name
+
+
+async def test_a_mutation_runs_once_and_answers_as_the_view_does(sides: Sides, hotline: Member, make: Factory) -> None:
+    company = await make.member(K.COMPANY, Role.MEMBER)
+    # The same URL twice: the second report (through the other side) is the first one's duplicate.
+    body = json.dumps({"query": REPORT, "variables": {"i": report_input(company, "https://example.org/twice.jpg")}})
+    direct, view = await sides.both(hotline, body.encode())
+    assert direct.json()["data"]["reportNotice"] == {"deduplicated": False, "notice": {"status": "NOTIFIED"}}
+    assert view.json()["data"]["reportNotice"] == {"deduplicated": True, "notice": {"status": "NOTIFIED"}}
+
+
+@pytest.mark.parametrize("operation", [
+    pytest.param({"query": "{ me { nope } }"}, id="invalid field"),
+    pytest.param({"query": "{ me "}, id="syntax error"),
+    pytest.param({"query": REPORT, "variables": {"i": {"url": 5}}}, id="variables of the wrong type"),
+    pytest.param({"query": "query A { me { subject } }", "operationName": "B"}, id="unknown operation name"),
+    pytest.param({"query": ""}, id="empty query"),
+    pytest.param({"query": None}, id="null query"),
+    pytest.param({}, id="no query"),
+    pytest.param({"query": ME, "variables": [1]}, id="variables a list"),
+    pytest.param({"query": ME, "extensions": "x"}, id="extensions a string"),
+    pytest.param([{"query": ME}], id="a batch"),
+])
+async def test_errors_are_answered_as_strawberrys_view_answers_them(
+    sides: Sides, hotline: Member, operation: object
+) -> None:
+    answer = same(await sides.both(hotline, json.dumps(operation).encode()))
+    if answer.status_code == 200:
+        assert answer.json().get("errors"), answer.text
+        assert all(e["extensions"]["code"] for e in answer.json()["errors"])
+    else:
+        assert answer.status_code == 400 and answer.text, answer.text
+
+
+async def test_a_body_that_is_not_json_is_a_400_that_says_so(sides: Sides, hotline: Member) -> None:
+    answer = same(await sides.both(hotline, b"{ me }"))
+    assert (answer.status_code, answer.text) == (400, "Unable to parse request body as JSON")
+
+
+@pytest.mark.parametrize("body", [b"5", b'"{ me { subject } }"', b"null", b"true"])
+async def test_json_that_is_not_an_operation_is_a_400_not_a_500(sides: Sides, hotline: Member, body: bytes) -> None:
+    answer = await sides.app.post("/graphql", content=body, headers={"content-type": "application/json", **hotline.headers})
+    assert answer.status_code == 400
+    assert "JSON object" in answer.text
+
+
+async def test_a_charset_in_the_content_type_is_still_json(sides: Sides, hotline: Member) -> None:
+    answer = same(await sides.both(hotline, json.dumps({"query": ME}).encode(),
+                                   **{"content-type": "application/json; charset=utf-8"}))
+    assert answer.json()["data"]["me"]["subject"]
+
+
+def test_only_a_plain_json_post_of_one_operation_is_answered_directly() -> None:
+    assert is_plain_json({"content-type": "application/json"})
+    assert is_plain_json({"content-type": "Application/JSON; charset=utf-8", "accept": "application/json"})
+    assert not is_plain_json({"content-type": "multipart/form-data; boundary=x"})
+    assert not is_plain_json({})
+    # Streamed answers are strawberry's to give.
+    assert not is_plain_json({"content-type": "application/json", "accept": "text/event-stream"})
+    assert not is_plain_json({"content-type": "application/json", "accept": 'Multipart/Mixed;subscriptionSpec="1.0"'})
+    assert is_one_operation({"query": ME})
+    assert is_one_operation({"query": ME, "variables": None, "extensions": {}, "operationName": None})
+    assert not is_one_operation([{"query": ME}])
+    assert not is_one_operation({"query": None})
+    assert not is_one_operation({"query": ME, "variables": "x"})
