@@ -146,3 +146,30 @@ def test_only_a_plain_json_post_of_one_operation_is_answered_directly() -> None:
     assert not is_one_operation([{"query": ME}])
     assert not is_one_operation({"query": None})
     assert not is_one_operation({"query": ME, "variables": "x"})
+
+
+async def test_several_operations_without_an_operation_name_run_none(sides: Sides, hotline: Member, make: Factory) -> None:
+    company = await make.member(K.COMPANY, Role.MEMBER)
+    url = "https://example.org/which-one.jpg"
+    document = f"mutation Report($i: ReportNoticeInput!) {{ reportNotice(input: $i) {{ deduplicated }} }} {ME.replace('{', 'query Me {', 1)}"
+    body = json.dumps({"query": document, "variables": {"i": report_input(company, url)}}).encode()
+    answer = same(await sides.both(hotline, body)).json()
+    assert answer.get("data") is None
+    assert [(e["message"], e["extensions"]["code"]) for e in answer["errors"]] == \
+        [("Must provide operation name if query contains multiple operations.", "BAD_USER_INPUT")]
+    # Neither side reported the notice: reporting its URL now is not a duplicate.
+    reported = await hotline.gql(REPORT, {"i": report_input(company, url)})
+    assert reported["data"]["reportNotice"]["deduplicated"] is False
+
+
+async def test_the_named_operation_of_several_is_the_one_run(sides: Sides, hotline: Member) -> None:
+    document = "query Subject { me { subject } } query Name { me { organization { name } } }"
+    answer = same(await sides.both(hotline, json.dumps({"query": document, "operationName": "Name"}).encode())).json()
+    assert answer == {"data": {"me": {"organization": {"name": hotline.organization.name}}}}
+
+
+async def test_several_queries_in_a_get_without_an_operation_name_run_none(sides: Sides, hotline: Member) -> None:
+    document = "query Subject { me { subject } } query Name { me { organization { name } } }"
+    answer = await sides.app.get("/graphql", params={"query": document}, headers=hotline.headers)
+    assert answer.status_code == 200
+    assert [e["message"] for e in answer.json()["errors"]] == ["Must provide operation name if query contains multiple operations."]

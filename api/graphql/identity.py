@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
@@ -65,4 +65,17 @@ class ValidatedDocuments(SchemaExtension):
         else:
             errors = validate_document(context.schema._schema, document, rules)  # noqa: SLF001 - as ValidationCache does
             context.pre_execution_errors = self.validated.put(document, (rules, errors))[1]
+        # strawberry runs a document's first operation when several are sent without an operationName
+        # (its `operation_name` falls back to the first's); the GraphQL spec's GetOperation asks for a
+        # request error, and a client that forgot the name must not have the wrong mutation run.
+        provided = context._provided_operation_name  # noqa: SLF001 - what the request gave, before that fallback
+        if not context.pre_execution_errors and provided is None and _operations(document) > 1:
+            context.pre_execution_errors = [GraphQLError(SEVERAL_OPERATIONS)]
         yield
+
+
+SEVERAL_OPERATIONS = "Must provide operation name if query contains multiple operations."  # graphql-core's words
+
+
+def _operations(document: DocumentNode) -> int:
+    return sum(isinstance(definition, OperationDefinitionNode) for definition in document.definitions)
