@@ -6,7 +6,6 @@ adds the guards that depend on configuration.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -62,17 +61,12 @@ class Schema(strawberry.Schema):
 schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, types=TYPES, scalar_overrides=OVERRIDES)
 
 
-def _per_request(prototype: SchemaExtension) -> Callable[[], SchemaExtension]:
-    """A fresh extension per request (strawberry sets per-request state on it) that shares the prototype's cache."""
-    return lambda: copy.copy(prototype)
-
-
 def create_schema(settings: Settings) -> strawberry.Schema:
     measures = Measures()
     validated: WhileAlive[Any] = WhileAlive()  # as long as ParserCache keeps each document
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         Outcome,
-        _per_request(ParserCache(maxsize=1000)),
+        lambda: ParserCache(maxsize=1000),  # a fresh extension per request; strawberry shares the cache by size
         lambda: ValidatedDocuments(validated),
         lambda: QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=measures),
     ]
