@@ -44,7 +44,9 @@ OPEN_URL_INDEX = "notices_open_url_key"  # one open notice per provider and URL 
 # A new notice arrives with its content hashes and its first history entry: one statement
 # for all three tables, and the hashes and history only of the rows actually inserted (a
 # duplicate of an open notice inserts nothing). Foreign keys are checked at the end of the
-# statement, when the notices are there. {before} and {gate} are REPORT_ONE's (empty here).
+# statement, when the notices are there. {before} and {gate} are REPORT_ONE's (empty for INSERT);
+# {notices} and {firsts} are the rows of notices and of first history entries: arrays unnested
+# for INSERT, one row of scalars for REPORT_ONE (ROWS and ONE_ROW).
 _INSERT_CTES = f"""
     WITH {{before}} inserted AS (
         INSERT INTO notices AS n (id, reference, status, category, provider_id, reporter_id, url_ciphertext,
@@ -54,10 +56,8 @@ _INSERT_CTES = f"""
                       || lpad(nextval('notice_reference_seq')::text, 6, '0'),
                'NOTIFIED', i.category, i.provider_id, i.reporter_id, i.ciphertext, i.key_id, i.url_hmac,
                i.reported_at, i.due_at
-        FROM {{gate}} unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bytea[], $6::text[], $7::bytea[],
-                           $8::timestamptz[], $9::timestamptz[])
-             WITH ORDINALITY AS i(id, category, provider_id, reporter_id, ciphertext, key_id, url_hmac, reported_at,
-                                  due_at, ord)
+        FROM {{gate}} {{notices}}
+             AS i(id, category, provider_id, reporter_id, ciphertext, key_id, url_hmac, reported_at, due_at, ord)
         ORDER BY i.ord
         ON CONFLICT (provider_id, url_hmac) WHERE status NOT IN ('REMOVED', 'VERIFIED_OFFLINE', 'WITHDRAWN') DO NOTHING
         RETURNING {COLUMNS}
@@ -71,11 +71,23 @@ _INSERT_CTES = f"""
     ), history AS (
         INSERT INTO notice_history (notice_id, position, at, from_status, to_status, actor_kind, note)
         SELECT i.id, 1, i.reported_at, NULL, 'NOTIFIED', x.actor_kind, x.note
-        FROM inserted i JOIN unnest($1::uuid[], $14::text[], $15::text[]) AS x(id, actor_kind, note) ON x.id = i.id
+        FROM inserted i JOIN {{firsts}} AS x(id, actor_kind, note) ON x.id = i.id
         RETURNING 1
     )
 """
-INSERT = _INSERT_CTES.format(before="", gate="") + "SELECT * FROM inserted"
+ROWS = {
+    "notices": """unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bytea[], $6::text[], $7::bytea[],
+                         $8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY""",
+    "firsts": "unnest($1::uuid[], $14::text[], $15::text[])",
+}
+# One report's notice as scalars: asyncpg encodes a one-element array through its generic
+# iterable checks (~70 isinstance checks against collections.abc a report), a scalar directly.
+ONE_ROW = {
+    "notices": """(SELECT $1::uuid, $2::text, $3::uuid, $4::uuid, $5::bytea, $6::text, $7::bytea, $8::timestamptz,
+                           $9::timestamptz, 1)""",
+    "firsts": "(SELECT $1::uuid, $14::text, $15::text)",
+}
+INSERT = _INSERT_CTES.format(before="", gate="", **ROWS) + "SELECT * FROM inserted"
 # One report, whole, in one statement run outside an explicit transaction: the notice with its
 # hashes and history (as INSERT), the idempotency key, the event and the audit entry, or nothing at
 # all when the URL is a duplicate of an open notice or the key was recorded before (every later part
@@ -103,6 +115,7 @@ REPORT_ONE = _INSERT_CTES.format(
                           WHERE k.organization_id = $16 AND k.subject = $17 AND k.operation = $19 AND k.key = $18)
     ),""",
     gate="key_lock,",
+    **ONE_ROW,
 ) + f"""
     , claimed AS (
         INSERT INTO idempotency_keys (organization_id, subject, key, operation, result_id, deduplicated)
@@ -270,8 +283,7 @@ async def insert_new(conn: asyncpg.Connection, rows: Sequence[NewNotice]) -> dic
 
 
 def _insert_arguments(rows: Sequence[NewNotice]) -> tuple[list[Any], ...]:
-    """$1 to $15 of INSERT (and of REPORT_ONE, which begins with it)."""
-    hashes = [(r.id, h) for r in rows for h in r.hashes]
+    """$1 to $15 of INSERT (ROWS), a column each."""
     return (
         [r.id for r in rows],
         [r.category.value for r in rows],
@@ -282,12 +294,38 @@ def _insert_arguments(rows: Sequence[NewNotice]) -> tuple[list[Any], ...]:
         [r.url_hmac for r in rows],
         [r.reported_at for r in rows],
         [r.due_at for r in rows],
+        *_hash_arguments(rows),
+        [r.reporter_kind.value for r in rows],
+        [r.note for r in rows],
+    )
+
+
+def _one_row_arguments(row: NewNotice) -> tuple[Any, ...]:
+    """$1 to $15 of REPORT_ONE (ONE_ROW): INSERT's, the notice and its first entry as scalars."""
+    return (
+        row.id,
+        row.category.value,
+        row.provider_id,
+        row.reporter_id,
+        row.ciphertext,
+        row.key_id,
+        row.url_hmac,
+        row.reported_at,
+        row.due_at,
+        *_hash_arguments([row]),
+        row.reporter_kind.value,
+        row.note,
+    )
+
+
+def _hash_arguments(rows: Sequence[NewNotice]) -> tuple[list[Any], ...]:
+    """$10 to $13: the content hashes of all rows, a column each."""
+    hashes = [(r.id, h) for r in rows for h in r.hashes]
+    return (
         [notice_id for notice_id, _ in hashes],
         [h.algorithm.value for _, h in hashes],
         [h.value for _, h in hashes],
         [pdq_bits(h.value) if h.algorithm is HashAlgorithm.PDQ else None for _, h in hashes],
-        [r.reporter_kind.value for r in rows],
-        [r.note for r in rows],
     )
 
 
@@ -311,7 +349,7 @@ async def report_one(
     try:
         record = await conn.fetchrow(
             REPORT_ONE,
-            *_insert_arguments([row]),
+            *_one_row_arguments(row),
             actor.organization_id,
             actor.subject,
             key,
