@@ -133,9 +133,39 @@ async def test_a_charset_in_the_content_type_is_still_json(sides: Sides, hotline
     assert answer.json()["data"]["me"]["subject"]
 
 
+async def test_a_content_type_strawberry_refuses_is_refused_whatever_the_body(sides: Sides, hotline: Member) -> None:
+    for operation in ({"query": ME}, [{"query": ME}]):
+        answer = same(await sides.both(hotline, json.dumps(operation).encode(), **{"content-type": "Application/JSON"}))
+        assert (answer.status_code, answer.text) == (400, "Unsupported content type")
+
+
+async def test_a_body_that_is_not_utf8_is_a_400_not_a_500(sides: Sides, hotline: Member) -> None:
+    answer = await sides.app.post("/graphql", content=b'{"query": "\xff"}',
+                                  headers={"content-type": "application/json", **hotline.headers})
+    assert (answer.status_code, answer.text) == (400, "Unable to parse request body as JSON")
+
+
+async def test_an_operation_name_utf8_cannot_hold_is_quoted_in_a_400(sides: Sides, hotline: Member) -> None:
+    body = json.dumps({"query": "query A { me { subject } }", "operationName": "\ud800"}).encode()
+    answer = await sides.app.post("/graphql", content=body, headers={"content-type": "application/json", **hotline.headers})
+    assert answer.status_code == 400
+    assert answer.text == 'Unknown operation named "\\ud800".'
+
+
+async def test_a_subscription_over_post_is_refused_with_a_400(sides: Sides, hotline: Member) -> None:
+    answer = same(await sides.both(hotline, json.dumps({"query": "subscription { events { cursor } }"}).encode()))
+    assert (answer.status_code, answer.text) == (400, "subscriptions are not allowed when using POST")
+
+
+async def test_a_subscription_over_get_is_refused_with_a_400(sides: Sides, hotline: Member) -> None:
+    answer = await sides.app.get("/graphql", params={"query": "subscription { events { cursor } }"}, headers=hotline.headers)
+    assert (answer.status_code, answer.text) == (400, "subscriptions are not allowed when using GET")
+
+
 def test_only_a_plain_json_post_of_one_operation_is_answered_directly() -> None:
     assert is_plain_json({"content-type": "application/json"})
-    assert is_plain_json({"content-type": "Application/JSON; charset=utf-8", "accept": "application/json"})
+    assert is_plain_json({"content-type": "application/json; charset=utf-8", "accept": "application/json"})
+    assert not is_plain_json({"content-type": "Application/JSON"})  # strawberry's view refuses it: so it answers
     assert not is_plain_json({"content-type": "multipart/form-data; boundary=x"})
     assert not is_plain_json({})
     # Streamed answers are strawberry's to give.

@@ -16,9 +16,11 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+
+from .operations import check_operation
 
 V = TypeVar("V")
 
@@ -49,7 +51,8 @@ class WhileAlive(Generic[V]):
 
 
 class ValidatedDocuments(SchemaExtension):
-    """strawberry's ValidationCache, keyed by the document's identity instead of its content."""
+    """strawberry's ValidationCache, keyed by the document's identity instead of its content; then
+    the rules of api/graphql/operations.py, which depend on the request as well."""
 
     def __init__(self, validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]]) -> None:
         super().__init__()
@@ -65,17 +68,6 @@ class ValidatedDocuments(SchemaExtension):
         else:
             errors = validate_document(context.schema._schema, document, rules)  # noqa: SLF001 - as ValidationCache does
             context.pre_execution_errors = self.validated.put(document, (rules, errors))[1]
-        # strawberry runs a document's first operation when several are sent without an operationName
-        # (its `operation_name` falls back to the first's); the GraphQL spec's GetOperation asks for a
-        # request error, and a client that forgot the name must not have the wrong mutation run.
-        provided = context._provided_operation_name  # noqa: SLF001 - what the request gave, before that fallback
-        if not context.pre_execution_errors and provided is None and _operations(document) > 1:
-            context.pre_execution_errors = [GraphQLError(SEVERAL_OPERATIONS)]
+        check_operation(context, document)
         yield
 
-
-SEVERAL_OPERATIONS = "Must provide operation name if query contains multiple operations."  # graphql-core's words
-
-
-def _operations(document: DocumentNode) -> int:
-    return sum(isinstance(definition, OperationDefinitionNode) for definition in document.definitions)
