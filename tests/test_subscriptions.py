@@ -292,3 +292,17 @@ async def test_the_legacy_graphql_ws_protocol_is_not_spoken(server: str) -> None
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(socket.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4406, closed.value
+
+
+async def test_an_operation_refused_before_it_runs_says_why_with_a_code(make: Factory, server: str) -> None:
+    _, company, _ = await members(make)
+    async with GraphQLWs(server, company.token) as ws:
+        await ws.subscribe("subscription { events { nope } }")
+        invalid = await ws.frame()
+        await ws.subscribe("query A { me { subject } } query B { me { subject } }")
+        unnamed = await ws.frame()
+    assert invalid["type"] == unnamed["type"] == "error"
+    assert [e["extensions"]["code"] for e in invalid["payload"]] == ["BAD_USER_INPUT"]
+    assert "nope" in invalid["payload"][0]["message"]
+    assert [(e["message"], e["extensions"]["code"]) for e in unnamed["payload"]] == \
+        [("Must provide operation name if query contains multiple operations.", "BAD_USER_INPUT")]

@@ -27,7 +27,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
-from strawberry.types.execution import ExecutionResult
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from ..domain.errors import DomainError, RateLimited, Unauthenticated
 from ..resources import Resources
@@ -47,6 +47,15 @@ class _OperationsOverWebSocket(BaseGraphQLTransportWSHandler[Context, None]):
         meanwhile still NOTIFIED), and the loaders' caches would grow for as long as the socket is open."""
         self.context.loaders = Loaders(self.context.resources)
         await super().run_operation(operation)
+
+    async def _handle_pre_execution_error(self, operation: Operation[Context, None], result: PreExecutionError) -> None:
+        """Errors found before execution (validation, several operations without a name) leave with a
+        contract code, as they do over HTTP: strawberry sends them before the Outcome extension has
+        mapped them. What strawberry answers by closing the socket (a syntax error) it still closes."""
+        assert result.errors
+        if self._get_pre_execution_close_reason(result.errors[0]) is None:
+            result.errors = [public_error(error)[0] for error in result.errors]
+        await super()._handle_pre_execution_error(operation, result)
 
 
 class GraphQLView(GraphQL[Context, None]):
