@@ -15,6 +15,8 @@ from graphql import validate
 from strawberry.extensions import DisableIntrospection, ParserCache
 
 from api.graphql.identity import ValidatedDocuments, WhileAlive
+from api.graphql.limits import Measures, QueryLimits
+from api.graphql.validation import RequestValidation
 
 
 @strawberry.type
@@ -25,8 +27,11 @@ class Query:
 
 
 def served(parser: ParserCache, validated: WhileAlive[object], *more: object) -> strawberry.Schema:
+    documents = ValidatedDocuments(validated)  # type: ignore[arg-type]
+    # Its measures keep documents alive as the parser cache does; one, so the parser cache decides.
+    limits = QueryLimits(max_depth=100, max_cost=10**9, measures=Measures(size=1))
     return strawberry.Schema(
-        query=Query, extensions=[lambda: copy.copy(parser), lambda: ValidatedDocuments(validated), *more]  # type: ignore[list-item]
+        query=Query, extensions=[lambda: copy.copy(parser), lambda: RequestValidation(documents, limits), *more]  # type: ignore[list-item]
     )
 
 

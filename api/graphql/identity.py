@@ -13,14 +13,11 @@ query limits' measures (api/graphql/limits.py), a thousand documents each.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from graphql import DocumentNode, GraphQLError
 from strawberry.schema.schema import validate_document
-
-from .operations import check_operation
+from strawberry.types.execution import ExecutionContext
 
 V = TypeVar("V")
 
@@ -50,24 +47,17 @@ class WhileAlive(Generic[V]):
         return value
 
 
-class ValidatedDocuments(SchemaExtension):
-    """strawberry's ValidationCache, keyed by the document's identity instead of its content; then
-    the rules of api/graphql/operations.py, which depend on the request as well."""
+class ValidatedDocuments:
+    """strawberry's ValidationCache, keyed by the document's identity instead of its content."""
 
-    def __init__(self, validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]]) -> None:
-        super().__init__()
-        self.validated = validated
+    def __init__(self, validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]] | None = None) -> None:
+        self.validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]] = WhileAlive() if validated is None else validated
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document, rules = context.graphql_document, tuple(context.validation_rules)
-        assert document is not None, "validation runs on a parsed document"
+    def errors(self, context: ExecutionContext, document: DocumentNode) -> list[GraphQLError]:
+        """What validating `document` with the context's rules finds, validated once per document and rules."""
+        rules = tuple(context.validation_rules)
         found = self.validated.get(document)
         if found is not None and found[0] == rules:
-            context.pre_execution_errors = found[1]
-        else:
-            errors = validate_document(context.schema._schema, document, rules)  # noqa: SLF001 - as ValidationCache does
-            context.pre_execution_errors = self.validated.put(document, (rules, errors))[1]
-        check_operation(context, document)
-        yield
-
+            return found[1]
+        errors = validate_document(context.schema._schema, document, rules)  # noqa: SLF001 - as ValidationCache does
+        return self.validated.put(document, (rules, errors))[1]

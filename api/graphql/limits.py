@@ -14,7 +14,7 @@ code; this rule does both in one walk and reports the code clients expect.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionContext
 
 MAX_PAGE = 1000
 LIST_FANOUT = 10
@@ -161,26 +161,22 @@ class Measures:
         return result
 
 
-class QueryLimits(SchemaExtension):
-    """Runs the measure where the parsed document and the variables are both known."""
+class QueryLimits:
+    """The measure's limits, checked where the parsed document and the variables are both known
+    (RequestValidation, api/graphql/validation.py)."""
 
     def __init__(self, *, max_depth: int, max_cost: int, measures: Measures | None = None) -> None:
         self.max_depth = max_depth
         self.max_cost = max_cost
         self.measures = measures or Measures()
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is not None and not context.pre_execution_errors:
-            found = self.measures.of(context.schema._schema, document, context.operation_name, context.variables)
-            problem = None
-            if found.depth > self.max_depth:
-                problem = f"the query is {found.depth} levels deep; at most {self.max_depth} are allowed"
-            elif found.cost > self.max_cost:
-                problem = f"the query may cost {found.cost} field resolutions; at most {self.max_cost} are allowed"
-            if problem:
-                # Whether or not ValidationCache validated already, strawberry returns these errors
-                # when the validation hooks exit, and does not execute.
-                context.pre_execution_errors = [GraphQLError(problem, extensions={"code": "QUERY_TOO_COMPLEX"})]
-        yield
+    def errors(self, context: ExecutionContext, document: DocumentNode) -> list[GraphQLError]:
+        """QUERY_TOO_COMPLEX, or none."""
+        found = self.measures.of(context.schema._schema, document, context.operation_name, context.variables)  # noqa: SLF001
+        if found.depth > self.max_depth:
+            problem = f"the query is {found.depth} levels deep; at most {self.max_depth} are allowed"
+        elif found.cost > self.max_cost:
+            problem = f"the query may cost {found.cost} field resolutions; at most {self.max_cost} are allowed"
+        else:
+            return []
+        return [GraphQLError(problem, extensions={"code": "QUERY_TOO_COMPLEX"})]

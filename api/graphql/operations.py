@@ -23,8 +23,7 @@ SEVERAL_OPERATIONS = "Must provide operation name if query contains multiple ope
 
 
 def check_operation(context: ExecutionContext, document: DocumentNode) -> None:
-    """Both rules, once the document is validated (by ValidatedDocuments, which calls this: one more
-    extension's hooks cost 3% of a single report's instructions, the rules themselves nothing)."""
+    """Both rules, once the document is validated (RequestValidation, api/graphql/validation.py)."""
     request = getattr(context.context, "request", None)
     if isinstance(request, Request) and context.operation_type is OperationType.SUBSCRIPTION:
         raise InvalidOperationTypeError(OperationType.SUBSCRIPTION)  # strawberry answers it with a 400

@@ -7,7 +7,6 @@ adds the guards that depend on configuration.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import strawberry
 from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
@@ -20,7 +19,7 @@ from .conferences import AgreementType, CommitmentType, ConferenceMutation, Conf
 from .enforcement import EnforcementCaseType, EnforcementMutation, EnforcementQuery
 from .events import EventNode, EventQuery, EventSubscription
 from .execution import ExecutionContext
-from .identity import ValidatedDocuments, WhileAlive
+from .identity import ValidatedDocuments
 from .limits import Measures, QueryLimits
 from .node import NodeQuery
 from .notices import NoticeMutation, NoticeQuery, NoticeType
@@ -28,6 +27,7 @@ from .outcome import Outcome
 from .scalars import OVERRIDES
 from .statistics import StatisticsQuery
 from .types import ApiClientType, OrganizationType
+from .validation import RequestValidation
 from .victim_alerts import VictimAlertMutation, VictimAlertQuery, VictimAlertType
 from .webhooks import WebhookMutation, WebhookQuery, WebhookType
 
@@ -62,13 +62,12 @@ schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, types
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
-    measures = Measures()
-    validated: WhileAlive[Any] = WhileAlive()  # as long as ParserCache keeps each document
+    documents = ValidatedDocuments()  # each kept as long as ParserCache keeps the document
+    limits = QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=Measures())
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         Outcome,
         lambda: ParserCache(maxsize=1000),  # a fresh extension per request; strawberry shares the cache by size
-        lambda: ValidatedDocuments(validated),
-        lambda: QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=measures),
+        lambda: RequestValidation(documents, limits),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
