@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +17,7 @@ from api.app import create_app
 from api.auth.keys import issue_token
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
+from api.protect import UrlProtector
 from api.settings import Settings
 from tests.conftest import Factory, Member
 from tests.eventing import GraphQLWs, serve
@@ -306,3 +309,58 @@ async def test_an_operation_refused_before_it_runs_says_why_with_a_code(make: Fa
     assert "nope" in invalid["payload"][0]["message"]
     assert [(e["message"], e["extensions"]["code"]) for e in unnamed["payload"]] == \
         [("Must provide operation name if query contains multiple operations.", "BAD_USER_INPUT")]
+
+
+async def test_an_unexpected_error_over_websocket_is_masked_and_logged(
+    make: Factory, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As over HTTP: a client sees 'internal error' and a code, never the exception's own text."""
+    hotline, company, _ = await members(make)
+    await report(hotline, company.organization)
+
+    def decrypt(*_: Any) -> str:
+        raise RuntimeError("password=hunter2 at db.internal:5432")
+
+    monkeypatch.setattr(UrlProtector, "decrypt", decrypt)
+    kept: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = kept.append  # type: ignore[method-assign]
+    logging.getLogger("takedown.graphql").addHandler(handler)
+    try:
+        async with GraphQLWs(server, hotline.token) as ws:
+            await ws.subscribe("{ notices(first: 1) { edges { node { url } } } }")
+            answer = await ws.frame()
+    finally:
+        logging.getLogger("takedown.graphql").removeHandler(handler)
+    assert answer["type"] == "next", answer
+    assert [(e["message"], e["extensions"]["code"]) for e in answer["payload"]["errors"]] == \
+        [("internal error", "INTERNAL_SERVER_ERROR")]
+    assert "hunter2" not in json.dumps(answer)
+    logged = [logging.Formatter().format(r) for r in kept if r.getMessage().startswith("unexpected error")]
+    assert len(logged) == 1 and "hunter2" in logged[0]
+
+
+async def test_a_document_that_does_not_parse_closes_the_socket_saying_why(make: Factory, server: str) -> None:
+    """graphql-transport-ws: a syntax error closes the socket with 4400 and the error."""
+    _, company, _ = await members(make)
+    async with GraphQLWs(server, company.token) as ws:
+        await ws.subscribe("subscription { events { cursor }")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.frame()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert closed.value.rcvd.reason.startswith("Syntax Error")
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "\ud800"])
+async def test_an_unknown_operation_name_closes_with_a_reason_that_fits(make: Factory, server: str, name: str) -> None:
+    """A close frame has room for 123 bytes of UTF-8: a long name, or one UTF-8 cannot hold, is cut
+    or escaped, not a crash that drops the connection."""
+    _, company, _ = await members(make)
+    async with GraphQLWs(server, company.token) as ws:
+        await ws.socket.send(json.dumps({"id": "1", "type": "subscribe",
+                                         "payload": {"query": "query A { me { subject } }", "operationName": name}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.frame()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert closed.value.rcvd.reason.startswith("Unknown operation named")
+    assert len(closed.value.rcvd.reason.encode()) <= 123

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from nats.errors import Error as NatsError
 from strawberry.extensions import SchemaExtension
 
@@ -81,22 +81,39 @@ class Outcome(SchemaExtension):
         codes: list[str] = []
         errors = getattr(result, "errors", None)
         if errors:
-            mapped_errors = []
-            for error in errors:
-                mapped, unexpected = public_error(error)
-                if unexpected:
-                    original = error.original_error
-                    log.error(
-                        "unexpected error in %s",
-                        context.operation_name or "anonymous operation",
-                        exc_info=(type(original), original, original.__traceback__) if original else None,
-                        extra={"path": ".".join(str(p) for p in error.path or ())},
-                    )
-                mapped_errors.append(mapped)
-                codes.append(str((mapped.extensions or {}).get("code")))
-            for error in errors:  # only once all are logged: fields of one failed batch share one exception
-                forget_tracebacks(error)
-            result.errors = mapped_errors  # type: ignore[union-attr]
+            result.errors = self._mapped(errors)  # type: ignore[union-attr]
+            codes = [str((error.extensions or {}).get("code")) for error in result.errors]  # type: ignore[union-attr]
         resources = getattr(context.context, "resources", None)
         if resources is not None:
             resources.metrics.observe_operation(context.operation_name, time.perf_counter() - started, codes)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result strawberry streams (over WebSocket: a query's or mutation's result, each
+        subscription event, an error refused before execution) is mapped here, before it is sent:
+        `on_operation` maps only once the operation is over, which for a stream is after its frames
+        left, and an unexpected error's own text (a driver's message, say) reached the client. A
+        syntax error is left as it is: strawberry answers it by closing the socket with its message."""
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [e if isinstance(e, GraphQLSyntaxError) else m for e, m in zip(errors, self._mapped(errors), strict=True)]
+        yield
+
+    def _mapped(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        """The errors as clients see them, each unexpected one logged with its stack (once: an error
+        mapped already carries its code, and is not unexpected again)."""
+        context = self.execution_context
+        mapped_errors = []
+        for error in errors:
+            mapped, unexpected = public_error(error)
+            if unexpected:
+                original = error.original_error
+                log.error(
+                    "unexpected error in %s",
+                    context.operation_name or "anonymous operation",
+                    exc_info=(type(original), original, original.__traceback__) if original else None,
+                    extra={"path": ".".join(str(p) for p in error.path or ())},
+                )
+            mapped_errors.append(mapped)
+        for error in errors:  # only once all are logged: fields of one failed batch share one exception
+            forget_tracebacks(error)
+        return mapped_errors

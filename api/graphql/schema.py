@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, ParserCache, SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.tools import merge_types
 
 from ..settings import Settings
@@ -27,7 +27,7 @@ from .outcome import Outcome
 from .scalars import OVERRIDES
 from .statistics import StatisticsQuery
 from .types import ApiClientType, OrganizationType
-from .validation import RequestValidation
+from .validation import Parsing, RequestValidation
 from .victim_alerts import VictimAlertMutation, VictimAlertQuery, VictimAlertType
 from .webhooks import WebhookMutation, WebhookQuery, WebhookType
 
@@ -66,7 +66,7 @@ def create_schema(settings: Settings) -> strawberry.Schema:
     limits = QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=Measures())
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         Outcome,
-        lambda: ParserCache(maxsize=1000),  # a fresh extension per request; strawberry shares the cache by size
+        lambda: Parsing(maxsize=1000),  # a fresh extension per request; strawberry shares the cache by size
         lambda: RequestValidation(documents, limits),
     ]
     if not settings.introspection_enabled:

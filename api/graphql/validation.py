@@ -1,4 +1,5 @@
-"""A request's validation step, in one extension hook, each check from the module that owns it:
+"""Parsing and validating a request. The validation step runs in one extension hook, each check
+from the module that owns it:
 
 1. the document against the schema, validated once per document (identity.ValidatedDocuments);
 2. which operation runs, and over what (operations.check_operation);
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from strawberry.extensions import SchemaExtension
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, SchemaExtension
 
 from .identity import ValidatedDocuments
 from .limits import QueryLimits
@@ -38,4 +40,20 @@ class RequestValidation(SchemaExtension):
         if not context.pre_execution_errors:
             # strawberry returns these errors when the hook exits, and does not execute.
             context.pre_execution_errors = self.limits.errors(context, document)
+        yield
+
+
+class Parsing(ParserCache):
+    """strawberry's ParserCache (parsed documents shared by all requests, by query text), leaving a
+    text that does not parse to strawberry: its cache raised the syntax error outside strawberry's
+    handling of one, and over WebSocket the operation then ended with a bare `complete` and a logged
+    stack. strawberry parses it again where it reports the error (closing the socket with 4400, as
+    graphql-transport-ws asks; BAD_USER_INPUT over HTTP). Only a text that fails is parsed twice."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        except GraphQLError:
+            context.graphql_document = None
         yield

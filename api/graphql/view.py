@@ -18,6 +18,7 @@ from typing import Any, TypeGuard
 
 import orjson
 from cross_web import HTTPException  # strawberry's HTTP errors (its own views import it from here)
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -27,7 +28,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
-from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.execution import ExecutionResult
 
 from ..domain.errors import DomainError, RateLimited, Unauthenticated
 from ..resources import Resources
@@ -38,6 +39,7 @@ from .outcome import forget_tracebacks, public_error
 from .schema import create_schema
 
 STATUS = {"UNAUTHENTICATED": 401, "RATE_LIMITED": 429, "UNAVAILABLE": 503}
+MAX_CLOSE_REASON = 123  # bytes of UTF-8 a WebSocket close frame has room for (RFC 6455, 5.5)
 
 
 class _OperationsOverWebSocket(BaseGraphQLTransportWSHandler[Context, None]):
@@ -48,14 +50,17 @@ class _OperationsOverWebSocket(BaseGraphQLTransportWSHandler[Context, None]):
         self.context.loaders = Loaders(self.context.resources)
         await super().run_operation(operation)
 
-    async def _handle_pre_execution_error(self, operation: Operation[Context, None], result: PreExecutionError) -> None:
-        """Errors found before execution (validation, several operations without a name) leave with a
-        contract code, as they do over HTTP: strawberry sends them before the Outcome extension has
-        mapped them. What strawberry answers by closing the socket (a syntax error) it still closes."""
-        assert result.errors
-        if self._get_pre_execution_close_reason(result.errors[0]) is None:
-            result.errors = [public_error(error)[0] for error in result.errors]
-        await super()._handle_pre_execution_error(operation, result)
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        """strawberry closes the socket for a syntax error or an unknown operation name, with the
+        error's text as the reason. A close frame holds at most 123 bytes of UTF-8: a longer text (a
+        long operation name, quoted) or one UTF-8 cannot hold (a lone surrogate) crashed the close,
+        dropping the connection with a logged stack. Escaped and cut to fit.
+        (Other errors refused before execution are mapped to contract codes by Outcome.on_stream_result.)"""
+        reason = BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+        if reason is None:
+            return None
+        return reason.encode("utf-8", "backslashreplace")[:MAX_CLOSE_REASON].decode("utf-8", "ignore")
 
 
 class GraphQLView(GraphQL[Context, None]):
