@@ -49,6 +49,20 @@ async def test_cost_limit_uses_page_sizes_and_variables(settings: Settings, make
         assert error_codes(by_default.json()) == ["QUERY_TOO_COMPLEX"], "the default page of 100 counts too"
 
 
+async def test_cost_limit_reads_a_page_size_however_it_is_given(settings: Settings, make: Factory) -> None:
+    """What the resolver will get: an integral float is an Int (1000.0 is 1000), and a variable not
+    given takes the operation's default, or with null the field's (100 for auditLog: cost 301)."""
+    admin = await make.member(K.GOVERNMENT, Role.PLATFORM_ADMIN)
+    limited = settings.with_overrides(max_query_cost=500)
+    plain = "query($n: Int) { auditLog(first: $n) { edges { node { action } } } }"
+    defaulted = "query($n: Int = 1000) { auditLog(first: $n) { edges { node { action } } } }"
+    async with app_client(limited) as http:
+        assert error_codes((await post(http, admin.token, plain, {"n": 1000.0})).json()) == ["QUERY_TOO_COMPLEX"]
+        assert error_codes((await post(http, admin.token, defaulted)).json()) == ["QUERY_TOO_COMPLEX"]
+        assert "errors" not in (await post(http, admin.token, defaulted, {"n": None})).json()
+        assert "errors" not in (await post(http, admin.token, plain, {"n": 100.0})).json()
+
+
 async def test_aliases_multiply_cost(settings: Settings, make: Factory) -> None:
     viewer = await make.member(K.POLICE)
     cheap = settings.with_overrides(max_query_cost=50)

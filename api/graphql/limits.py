@@ -1,4 +1,4 @@
-"""Query depth and cost, measured before validation and refused with QUERY_TOO_COMPLEX.
+"""Query depth and cost, measured once the document is valid and refused with QUERY_TOO_COMPLEX.
 
 One pass over the document computes both. Cost is the number of fields, each
 list multiplied by how many items it may return: the `first` argument (its
@@ -58,13 +58,24 @@ def measure(
         return Measure(0, 0)  # validation reports the ambiguity
     operation = operations[0]
     root = schema.get_root_type(operation.operation)
-    walker = _Walker(schema, fragments, variables or {})
+    # What a `first: $n` will be: the value given (an integral float is an Int to GraphQL: 1000.0
+    # is 1000), else the operation's default for $n (`query($n: Int = 1000)`).
+    values = {d.variable.name.value: int(d.default_value.value) for d in operation.variable_definitions or ()
+              if isinstance(d.default_value, IntValueNode)}
+    for name, given in (variables or {}).items():
+        if isinstance(given, float) and given.is_integer():
+            given = int(given)
+        if isinstance(given, int) and not isinstance(given, bool):
+            values[name] = given
+        elif given is None:
+            values.pop(name, None)  # null: the field's own default
+    walker = _Walker(schema, fragments, values)
     return walker.walk(operation.selection_set, root, frozenset())
 
 
 class _Walker:
     def __init__(
-        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: Mapping[str, Any]
+        self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode], variables: Mapping[str, int]
     ) -> None:
         self.schema = schema
         self.fragments = fragments
@@ -125,10 +136,8 @@ class _Walker:
             value = argument.value
             if isinstance(value, IntValueNode):
                 return int(value.value)
-            if isinstance(value, VariableNode):
-                given = self.variables.get(value.name.value)
-                if isinstance(given, int):
-                    return given
+            if isinstance(value, VariableNode) and value.name.value in self.variables:
+                return self.variables[value.name.value]
             break
         if definition is not None and "first" in definition.args:
             default = definition.args["first"].default_value
@@ -137,18 +146,18 @@ class _Walker:
 
 
 class Measures:
-    """Measures remembered by document, operation and the integer variables a `first` may read (the
-    only variables a measure depends on). ParserCache hands back the same document object for the
+    """Measures remembered by document, operation and the numbers (and nulls) among the variables, which a
+    `first` may read (the only variables a measure depends on). ParserCache hands back the same document object for the
     same query text, so a client repeating a query is measured once."""
 
     def __init__(self, size: int = 1000) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[int, str | None, tuple[tuple[str, int], ...]], tuple[DocumentNode, Measure]] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, str | None, tuple[tuple[str, Any], ...]], tuple[DocumentNode, Measure]] = OrderedDict()
 
     def of(
         self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
     ) -> Measure:
-        integers = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int)))
+        integers = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int | float) or v is None))
         key = (id(document), operation_name, integers)
         found = self._entries.get(key)
         if found is not None and found[0] is document:  # the document is kept alive with it: its id is not reused
