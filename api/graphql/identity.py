@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from graphql import DocumentNode, GraphQLError
 from strawberry.schema.schema import validate_document
-from strawberry.types.execution import ExecutionContext
+from strawberry.types.execution import ExecutionContext as StrawberryExecutionContext
 
 V = TypeVar("V")
 
@@ -53,7 +53,7 @@ class ValidatedDocuments:
     def __init__(self, validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]] | None = None) -> None:
         self.validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]] = WhileAlive() if validated is None else validated
 
-    def errors(self, context: ExecutionContext, document: DocumentNode) -> list[GraphQLError]:
+    def errors(self, context: StrawberryExecutionContext, document: DocumentNode) -> list[GraphQLError]:
         """What validating `document` with the context's rules finds, validated once per document and rules."""
         rules = tuple(context.validation_rules)
         found = self.validated.get(document)

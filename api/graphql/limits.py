@@ -35,7 +35,7 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from strawberry.types.execution import ExecutionContext
+from strawberry.types.execution import ExecutionContext as StrawberryExecutionContext
 
 MAX_PAGE = 1000
 LIST_FANOUT = 10
@@ -179,7 +179,7 @@ class QueryLimits:
         self.max_cost = max_cost
         self.measures = measures or Measures()
 
-    def errors(self, context: ExecutionContext, document: DocumentNode) -> list[GraphQLError]:
+    def errors(self, context: StrawberryExecutionContext, document: DocumentNode) -> list[GraphQLError]:
         """QUERY_TOO_COMPLEX, or none."""
         found = self.measures.of(context.schema._schema, document, context.operation_name, context.variables)  # noqa: SLF001
         if found.depth > self.max_depth:

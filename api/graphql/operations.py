@@ -16,22 +16,25 @@ from __future__ import annotations
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from strawberry.schema.exceptions import InvalidOperationTypeError
-from strawberry.types.execution import ExecutionContext
+from strawberry.types.execution import ExecutionContext as StrawberryExecutionContext
 from strawberry.types.graphql import OperationType
 
 SEVERAL_OPERATIONS = "Must provide operation name if query contains multiple operations."
 
 
-def check_operation(context: ExecutionContext, document: DocumentNode) -> None:
+def check_operation(context: StrawberryExecutionContext, document: DocumentNode) -> None:
     """Both rules, once the document is validated (RequestValidation, api/graphql/validation.py)."""
+    # Without a name, strawberry's operation_type is the first operation's: the type is asked only
+    # when there is one, so that a subscription listed first or second is answered alike.
+    several = _provided_name(context) is None and _operations(document) > 1
     request = getattr(context.context, "request", None)
-    if isinstance(request, Request) and context.operation_type is OperationType.SUBSCRIPTION:
+    if not several and isinstance(request, Request) and context.operation_type is OperationType.SUBSCRIPTION:
         raise InvalidOperationTypeError(OperationType.SUBSCRIPTION)  # strawberry answers it with a 400
-    if not context.pre_execution_errors and _provided_name(context) is None and _operations(document) > 1:
+    if several and not context.pre_execution_errors:
         context.pre_execution_errors = [GraphQLError(SEVERAL_OPERATIONS)]
 
 
-def _provided_name(context: ExecutionContext) -> str | None:
+def _provided_name(context: StrawberryExecutionContext) -> str | None:
     """The operationName the request gave, before strawberry's fallback to the first operation."""
     provided: str | None = context._provided_operation_name  # noqa: SLF001 - checked below
     return provided
@@ -41,9 +44,13 @@ def _operations(document: DocumentNode) -> int:
     return sum(isinstance(definition, OperationDefinitionNode) for definition in document.definitions)
 
 
+def _provided_name_is_kept() -> bool:
+    probe = StrawberryExecutionContext(query=None, schema=None, allowed_operations=(), provided_operation_name="probe")  # type: ignore[arg-type]
+    return getattr(probe, "_provided_operation_name", None) == "probe"
+
+
 # Read from strawberry's private state, so checked once here: an upgrade that moves it fails at
 # start-up rather than answering every request with an error.
-_probe = ExecutionContext(query=None, schema=None, allowed_operations=(), provided_operation_name="probe")  # type: ignore[arg-type]
-if getattr(_probe, "_provided_operation_name", None) != "probe":
+if not _provided_name_is_kept():
     raise ImportError("strawberry's ExecutionContext no longer keeps the request's operationName as "
                       "_provided_operation_name: update api/graphql/operations.py")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 import orjson
-from cross_web import HTTPException  # strawberry's HTTP errors (its own views import it from here)
+from cross_web import AsyncHTTPRequestAdapter, HTTPException  # strawberry's (its own views import them from here)
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -86,6 +86,30 @@ class GraphQLView(GraphQL[Context, None]):
             return orjson.dumps(data).decode()
         except TypeError:
             return json.dumps(data, separators=(",", ":"))
+
+    def decode_json(self, data: str | bytes) -> object:
+        """As strawberry's, with a body that is not UTF-8 a JSON error like any other (a 400 'Unable to
+        parse request body as JSON'): a UnicodeDecodeError is not a JSONDecodeError, and was a 500."""
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError as error:
+            raise json.JSONDecodeError(f"the body is not UTF-8: {error.reason}", "", 0) from None
+
+    async def execute_single(  # noqa: PLR0913 - strawberry's signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """strawberry's, with the text of its 400s escaped where UTF-8 cannot hold it: an operationName
+        of a lone surrogate, quoted in 'Unknown operation named ...', made the answer itself fail (a 500)."""
+        try:
+            return await super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
+        except HTTPException as error:
+            raise HTTPException(error.status_code, error.reason.encode("utf-8", "backslashreplace").decode()) from None
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         return Context(
@@ -214,10 +238,7 @@ class GraphQLEndpoint:
     async def _post(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         body = await request.body()
         try:
-            try:
-                data = self.view.parse_json(body)
-            except UnicodeDecodeError:  # not a JSONDecodeError, so strawberry's view made it a 500
-                raise HTTPException(400, "Unable to parse request body as JSON") from None
+            data = self.view.parse_json(body)
             if not isinstance(data, dict | list):  # strawberry's view would fail on it with a 500
                 raise HTTPException(400, "The request body must be a JSON object: a GraphQL operation with its query")
             if not is_one_operation(data):
@@ -225,10 +246,8 @@ class GraphQLEndpoint:
                 await self.view(scope, _replaying(body, receive), send)
                 return
             response = await self.view.answer(request, data)
-        except HTTPException as error:  # as strawberry's view answers it, but for text UTF-8 cannot hold
-            # (an operationName of a lone surrogate, quoted in "Unknown operation named ...", was a 500)
-            reason = error.reason.encode("utf-8", "backslashreplace")
-            response = PlainTextResponse(reason, status_code=error.status_code)
+        except HTTPException as error:  # as strawberry's view answers it
+            response = PlainTextResponse(error.reason, status_code=error.status_code)
         await response(scope, receive, send)
 
     async def _refuse(
