@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import strawberry
 import strawberry.schema.schema as strawberry_schema
-from graphql import validate
+from graphql import DocumentNode, validate
 from strawberry.extensions import DisableIntrospection, ParserCache
 
 from api.graphql.identity import ValidatedDocuments, WhileAlive
 from api.graphql.limits import Measures, QueryLimits
-from api.graphql.validation import RequestValidation
+from api.graphql.validation import CACHED_TEXT, MAX_TOKENS, Parsing, RequestValidation
 
 
 @strawberry.type
@@ -28,8 +28,7 @@ class Query:
 
 def served(parser: ParserCache, validated: WhileAlive[object], *more: object) -> strawberry.Schema:
     documents = ValidatedDocuments(validated)  # type: ignore[arg-type]
-    # Its measures keep documents alive as the parser cache does; one, so the parser cache decides.
-    limits = QueryLimits(max_depth=100, max_cost=10**9, measures=Measures(size=1))
+    limits = QueryLimits(max_depth=100, max_cost=10**9)
     return strawberry.Schema(
         query=Query, extensions=[lambda: copy.copy(parser), lambda: RequestValidation(documents, limits), *more]  # type: ignore[list-item]
     )
@@ -106,3 +105,28 @@ def test_entries_made_under_other_rules_are_not_reused() -> None:
     assert asyncio.run(served(parser, validated).execute(introspection)).errors is None
     refused = asyncio.run(served(parser, validated, DisableIntrospection).execute(introspection))
     assert refused.errors and "introspection" in refused.errors[0].message.lower()
+
+
+def served_parsing(max_depth: int = 100) -> strawberry.Schema:
+    documents, limits = ValidatedDocuments(), QueryLimits(max_depth=max_depth, max_cost=10**9, measures=Measures())
+    return strawberry.Schema(query=Query, extensions=[Parsing, lambda: RequestValidation(documents, limits)])  # type: ignore[list-item]
+
+
+def test_a_long_document_is_not_kept_alive() -> None:
+    """Only Parsing's cache keeps documents (measures and validation live with them), and not long ones:
+    a parsed text takes ~110 bytes of memory a character."""
+    long_query = "{ " + " ".join(f'a{i}: greeting(name: "x")' for i in range(CACHED_TEXT // 20)) + " }"
+    short_query = '{ greeting(name: "kept") }'
+    assert len(long_query) > CACHED_TEXT
+    schema = served_parsing()
+    assert asyncio.run(schema.execute(long_query)).errors is None
+    assert asyncio.run(schema.execute(short_query)).errors is None
+    gc.collect()
+    alive = {d.loc.source.body for d in gc.get_objects() if isinstance(d, DocumentNode) and d.loc is not None}
+    assert short_query in alive and long_query not in alive
+
+
+def test_a_document_of_too_many_tokens_is_refused_before_it_is_built() -> None:
+    huge = "{ " + "__typename " * (MAX_TOKENS + 1) + "}"
+    result = asyncio.run(served_parsing().execute(huge))
+    assert result.errors and f"more than {MAX_TOKENS} tokens" in result.errors[0].message

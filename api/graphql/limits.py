@@ -13,7 +13,6 @@ code; this rule does both in one walk and reports the code clients expect.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,8 @@ from graphql import (
     get_named_type,
 )
 from strawberry.types.execution import ExecutionContext as StrawberryExecutionContext
+
+from .identity import WhileAlive
 
 MAX_PAGE = 1000
 LIST_FANOUT = 10
@@ -146,28 +147,30 @@ class _Walker:
 
 
 class Measures:
-    """Measures remembered by document, operation and the numbers (and nulls) among the variables, which a
-    `first` may read (the only variables a measure depends on). ParserCache hands back the same document object for the
-    same query text, so a client repeating a query is measured once."""
+    """Measures remembered per document, by operation and the numbers (and nulls) among the variables,
+    which a `first` may read (the only variables a measure depends on). Parsing hands back the same
+    document object for the same query text, so a client repeating a query is measured once. Kept with
+    the document and no longer (identity.WhileAlive): they once kept a thousand documents alive of
+    their own, refused ones included, beside the parser cache's."""
 
-    def __init__(self, size: int = 1000) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple[int, str | None, tuple[tuple[str, Any], ...]], tuple[DocumentNode, Measure]] = OrderedDict()
+    PER_DOCUMENT = 64  # variants kept for one document: a client may vary `first` with every request
+
+    def __init__(self) -> None:
+        self._by_document: WhileAlive[dict[tuple[str | None, tuple[tuple[str, Any], ...]], Measure]] = WhileAlive()
 
     def of(
         self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
     ) -> Measure:
-        integers = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int | float) or v is None))
-        key = (id(document), operation_name, integers)
-        found = self._entries.get(key)
-        if found is not None and found[0] is document:  # the document is kept alive with it: its id is not reused
-            self._entries.move_to_end(key)
-            return found[1]
-        result = measure(schema, document, operation_name, variables)
-        self._entries[key] = (document, result)
-        if len(self._entries) > self.size:
-            self._entries.popitem(last=False)
-        return result
+        numbers = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int | float) or v is None))
+        kept = self._by_document.get(document)
+        if kept is None:
+            kept = self._by_document.put(document, {})
+        found = kept.get((operation_name, numbers))
+        if found is None:
+            if len(kept) >= self.PER_DOCUMENT:
+                kept.clear()
+            found = kept[(operation_name, numbers)] = measure(schema, document, operation_name, variables)
+        return found
 
 
 class QueryLimits:

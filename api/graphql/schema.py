@@ -62,11 +62,11 @@ schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, types
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
-    documents = ValidatedDocuments()  # each kept as long as ParserCache keeps the document
+    documents = ValidatedDocuments()  # each kept as long as Parsing keeps the document
     limits = QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=Measures())
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         Outcome,
-        lambda: Parsing(maxsize=1000),  # a fresh extension per request; strawberry shares the cache by size
+        Parsing,  # a fresh extension per request, the cache shared
         lambda: RequestValidation(documents, limits),
     ]
     if not settings.introspection_enabled:

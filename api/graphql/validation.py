@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import graphql
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, SchemaExtension
 
@@ -43,17 +44,33 @@ class RequestValidation(SchemaExtension):
         yield
 
 
+# A parsed document takes ~110 bytes of memory per character of its text (a 10,000-character query:
+# 1.1 MiB of nodes and tokens). Kept for reuse: texts of up to CACHED_TEXT characters, CACHED_DOCUMENTS
+# of them, ~270 MiB at the very most; a longer text is parsed for its own request. Over MAX_TOKENS a
+# document is refused before it is built (a 2 MiB body could make ~200 MiB).
+CACHED_TEXT = 10_000
+CACHED_DOCUMENTS = 250
+MAX_TOKENS = 50_000  # a thousand notices reported as literals rather than variables stay under it
+
+
 class Parsing(ParserCache):
-    """strawberry's ParserCache (parsed documents shared by all requests, by query text), leaving a
-    text that does not parse to strawberry: its cache raised the syntax error outside strawberry's
-    handling of one, and over WebSocket the operation then ended with a bare `complete` and a logged
-    stack. strawberry parses it again where it reports the error (closing the socket with 4400, as
-    graphql-transport-ws asks; BAD_USER_INPUT over HTTP). Only a text that fails is parsed twice."""
+    """strawberry's ParserCache (parsed documents shared by all requests, by query text), bounded as
+    above, and leaving a text that does not parse to strawberry: its cache raised the syntax error
+    outside strawberry's handling of one, and over WebSocket the operation then ended with a bare
+    `complete` and a logged stack. strawberry parses it again where it reports the error (closing the
+    socket with 4400, as graphql-transport-ws asks; BAD_USER_INPUT over HTTP). Only a text that fails
+    is parsed twice."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=CACHED_DOCUMENTS)  # strawberry shares one cache by size across instances
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
+        context.parse_options = {**context.parse_options, "max_tokens": MAX_TOKENS}  # strawberry's own parse too
+        query = context.query or ""  # strawberry refuses a request without one before parsing
+        parse = self.cached_parse_document if len(query) <= CACHED_TEXT else graphql.parse
         try:
-            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+            context.graphql_document = parse(query, **context.parse_options)
         except GraphQLError:
             context.graphql_document = None
         yield
