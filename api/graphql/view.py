@@ -74,6 +74,8 @@ class GraphQLView(GraphQL[Context, None]):
             allow_queries_via_get=True,
             # Not the legacy graphql-ws as well (strawberry's default): it accepts a second
             # connection_init, which would change the viewer under the subscriptions already running.
+            # Nor strawberry's streaming HTTP transports: api/graphql/operations.py refuses
+            # subscriptions over HTTP, and would have to let those through if they were added.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         self.resources = resources
