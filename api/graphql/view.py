@@ -97,6 +97,14 @@ class GraphQLView(GraphQL[Context, None]):
         except UnicodeDecodeError as error:
             raise json.JSONDecodeError(f"the body is not UTF-8: {error.reason}", "", 0) from None
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """As strawberry's, refusing JSON that is no object (nor a batch's list) with a 400: strawberry's
+        view read an operation from it regardless, and failed with a 500 (a body of `5`, `"x"`, `null`)."""
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, f"Expected a JSON object (a GraphQL operation), not {_json_kind(parsed)}")
+        return parsed
+
     async def execute_single(  # noqa: PLR0913 - strawberry's signature
         self,
         request: Request,
@@ -191,6 +199,10 @@ def is_one_operation(data: object) -> TypeGuard[dict[str, Any]]:
     )
 
 
+def _json_kind(value: object) -> str:
+    return {str: "a string", bool: "true or false", int: "a number", float: "a number"}.get(type(value), "null")
+
+
 def _replaying(body: bytes, receive: Receive) -> Receive:
     """`receive` for a request whose body was read already: the body once, then the connection's own."""
     replayed = False
@@ -241,8 +253,6 @@ class GraphQLEndpoint:
         body = await request.body()
         try:
             data = self.view.parse_json(body)
-            if not isinstance(data, dict | list):  # strawberry's view would fail on it with a 500
-                raise HTTPException(400, "The request body must be a JSON object: a GraphQL operation with its query")
             if not is_one_operation(data):
                 # A batch or a malformed operation: strawberry's view answers it, from the body read here.
                 await self.view(scope, _replaying(body, receive), send)
