@@ -9,9 +9,11 @@ their own organizations rather than by truncating tables.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,3 +228,19 @@ async def relay(settings: Settings) -> AsyncIterator[Any]:
     async with Running(Relay(settings, poll_seconds=0.5)) as running:
         await asyncio.wait_for(running.active.wait(), 30)
         yield running
+
+
+@contextmanager
+def unexpected_errors_logged() -> Iterator[list[str]]:
+    """The 'unexpected error' lines the GraphQL layer logs meanwhile, each formatted with its stack."""
+    kept: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = kept.append  # type: ignore[method-assign]
+    graphql_log = logging.getLogger("takedown.graphql")
+    graphql_log.addHandler(handler)
+    lines: list[str] = []
+    try:
+        yield lines
+    finally:
+        graphql_log.removeHandler(handler)
+        lines += [logging.Formatter().format(r) for r in kept if r.getMessage().startswith("unexpected error")]

@@ -14,8 +14,9 @@ from api import logs
 from api.domain.ids import to_global_id
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
+from api.graphql import limits
 from api.protect import UrlProtector
-from tests.conftest import Factory
+from tests.conftest import Factory, unexpected_errors_logged
 from tests.notices_helpers import report
 
 
@@ -87,3 +88,19 @@ async def test_each_unexpected_error_is_logged_with_its_stack(make: Factory, mon
     for record in logged:
         text = logging.Formatter().format(record)
         assert "in decrypt" in text and "KeyError" in text and "the key store went away" in text, text
+
+
+async def test_an_extension_hook_failing_is_masked_and_logged_with_its_stack(
+    make: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """strawberry wraps it outside any field, with no place in the document: not the client's error."""
+    viewer = await make.member(K.POLICE)
+
+    def measure(*_: Any) -> Any:
+        raise RuntimeError("password=hunter2 in measure")
+
+    monkeypatch.setattr(limits, "measure", measure)
+    with unexpected_errors_logged() as logged:
+        answer = await viewer.gql("query HookFails { me { subject } }")
+    assert [(e["message"], e["extensions"]["code"]) for e in answer["errors"]] == [("internal error", "INTERNAL_SERVER_ERROR")]
+    assert len(logged) == 1 and "password=hunter2 in measure" in logged[0] and "in measure" in logged[0]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,8 +17,9 @@ from api.auth.keys import issue_token
 from api.domain.organizations import OrganizationKind as K
 from api.domain.organizations import Role
 from api.protect import UrlProtector
+from api.services import events as events_service
 from api.settings import Settings
-from tests.conftest import Factory, Member
+from tests.conftest import Factory, Member, unexpected_errors_logged
 from tests.eventing import GraphQLWs, serve
 from tests.notices_helpers import REPORT_MANY, act, report, report_input
 
@@ -322,21 +322,14 @@ async def test_an_unexpected_error_over_websocket_is_masked_and_logged(
         raise RuntimeError("password=hunter2 at db.internal:5432")
 
     monkeypatch.setattr(UrlProtector, "decrypt", decrypt)
-    kept: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = kept.append  # type: ignore[method-assign]
-    logging.getLogger("takedown.graphql").addHandler(handler)
-    try:
+    with unexpected_errors_logged() as logged:
         async with GraphQLWs(server, hotline.token) as ws:
             await ws.subscribe("{ notices(first: 1) { edges { node { url } } } }")
             answer = await ws.frame()
-    finally:
-        logging.getLogger("takedown.graphql").removeHandler(handler)
     assert answer["type"] == "next", answer
     assert [(e["message"], e["extensions"]["code"]) for e in answer["payload"]["errors"]] == \
         [("internal error", "INTERNAL_SERVER_ERROR")]
     assert "hunter2" not in json.dumps(answer)
-    logged = [logging.Formatter().format(r) for r in kept if r.getMessage().startswith("unexpected error")]
     assert len(logged) == 1 and "hunter2" in logged[0]
 
 
@@ -364,3 +357,23 @@ async def test_an_unknown_operation_name_closes_with_a_reason_that_fits(make: Fa
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
     assert closed.value.rcvd.reason.startswith("Unknown operation named")
     assert len(closed.value.rcvd.reason.encode()) <= 123
+
+
+async def test_a_subscription_failing_mid_stream_is_masked_and_logged(
+    make: Factory, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """strawberry wraps an exception from the subscription's source with no place in the document."""
+    _, company, _ = await members(make)
+
+    async def page(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("password=hunter2 at db.internal:5432")
+
+    monkeypatch.setattr(events_service, "page", page)
+    with unexpected_errors_logged() as logged:
+        async with GraphQLWs(server, company.token) as ws:
+            await ws.subscribe('subscription { events(after: "ZXZlbnQ6MQ==") { cursor } }')
+            answer = await ws.frame()
+    assert "hunter2" not in json.dumps(answer)
+    assert [(e["message"], e["extensions"]["code"]) for e in answer["payload"]["errors"]] == \
+        [("internal error", "INTERNAL_SERVER_ERROR")]
+    assert len(logged) == 1 and "hunter2" in logged[0]

@@ -40,6 +40,10 @@ def public_error(error: GraphQLError) -> tuple[GraphQLError, bool]:
         code, message = "UNAVAILABLE", "a backing service is unavailable; try again shortly"
     elif "code" in extensions:
         code, message = extensions["code"], error.message
+    elif original is not None and not isinstance(original, GraphQLError) and not error.nodes:
+        # An exception strawberry caught outside any field and wrapped with no place in the document
+        # (a subscription's source failing mid-stream, an extension hook): ours, not the client's.
+        code, message, unexpected = INTERNAL, "internal error", True
     elif error.path is None:
         code, message = "BAD_USER_INPUT", error.message
     else:
@@ -55,6 +59,26 @@ def public_error(error: GraphQLError) -> tuple[GraphQLError, bool]:
         extensions=extensions,
     )
     return mapped, unexpected
+
+
+def public_errors(errors: list[GraphQLError], operation: str | None) -> list[GraphQLError]:
+    """`public_error` of each, every unexpected one logged with its stack, then all tracebacks dropped
+    (only once all are logged: the fields of one failed batch share one exception)."""
+    mapped_errors = []
+    for error in errors:
+        mapped, unexpected = public_error(error)
+        if unexpected:
+            original = error.original_error
+            log.error(
+                "unexpected error in %s",
+                operation or "anonymous operation",
+                exc_info=(type(original), original, original.__traceback__) if original else None,
+                extra={"path": ".".join(str(p) for p in error.path or ())},
+            )
+        mapped_errors.append(mapped)
+    for error in errors:
+        forget_tracebacks(error)
+    return mapped_errors
 
 
 def forget_tracebacks(error: BaseException) -> None:
@@ -102,18 +126,4 @@ class Outcome(SchemaExtension):
         """The errors as clients see them, each unexpected one logged with its stack (once: an error
         mapped already carries its code, and is not unexpected again)."""
         context = self.execution_context
-        mapped_errors = []
-        for error in errors:
-            mapped, unexpected = public_error(error)
-            if unexpected:
-                original = error.original_error
-                log.error(
-                    "unexpected error in %s",
-                    context.operation_name or "anonymous operation",
-                    exc_info=(type(original), original, original.__traceback__) if original else None,
-                    extra={"path": ".".join(str(p) for p in error.path or ())},
-                )
-            mapped_errors.append(mapped)
-        for error in errors:  # only once all are logged: fields of one failed batch share one exception
-            forget_tracebacks(error)
-        return mapped_errors
+        return public_errors(errors, context.operation_name)

@@ -35,7 +35,7 @@ from ..resources import Resources
 from ..services.viewers import authenticate
 from ..store.pool import UNAVAILABLE_ERRORS
 from .context import Context, Loaders
-from .outcome import forget_tracebacks, public_error
+from .outcome import public_errors
 from .schema import create_schema
 
 STATUS = {"UNAUTHENTICATED": 401, "RATE_LIMITED": 429, "UNAVAILABLE": 503}
@@ -131,11 +131,11 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        """Errors raised before the operation hooks run (syntax errors) still leave with a code."""
+        """Errors Outcome did not map (raised where strawberry handles them outside the operation hook:
+        a syntax error, an extension hook failing) still leave with a code, and an unexpected one is
+        logged; what Outcome mapped carries its code already and is left as it is."""
         if result.errors:
-            for error in result.errors:
-                forget_tracebacks(error)  # logged by Outcome if unexpected; a syntax error is the client's
-            result.errors = [public_error(e)[0] for e in result.errors]
+            result.errors = public_errors(result.errors, None)
         return await super().process_result(request, result)
 
     async def answer(self, request: Request, operation: dict[str, Any]) -> Response:
