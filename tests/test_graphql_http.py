@@ -221,3 +221,12 @@ async def test_several_operations_with_a_subscription_are_answered_alike_whateve
     answer = same(await sides.both(hotline, json.dumps({"query": document}).encode()))
     assert answer.status_code == 200
     assert [e["message"] for e in answer.json()["errors"]] == ["Must provide operation name if query contains multiple operations."]
+
+
+async def test_get_variables_and_extensions_may_be_null_or_must_be_objects(sides: Sides, hotline: Member) -> None:
+    for name in ("variables", "extensions"):
+        ok = await sides.app.get("/graphql", params={"query": ME, name: "null"}, headers=hotline.headers)
+        assert ok.status_code == 200 and ok.json()["data"]["me"]["subject"], ok.text
+        refused = await sides.app.get("/graphql", params={"query": ME, name: "5"}, headers=hotline.headers)
+        assert (refused.status_code, refused.text) == \
+            (400, f"The GraphQL operation's `{name}` must be an object or null, if provided.")

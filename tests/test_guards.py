@@ -61,6 +61,9 @@ async def test_cost_limit_reads_a_page_size_however_it_is_given(settings: Settin
         assert error_codes((await post(http, admin.token, defaulted)).json()) == ["QUERY_TOO_COMPLEX"]
         assert "errors" not in (await post(http, admin.token, defaulted, {"n": None})).json()
         assert "errors" not in (await post(http, admin.token, plain, {"n": 100.0})).json()
+        # true is no Int (refused when coerced), and must not be remembered as the 1 it equals
+        assert error_codes((await post(http, admin.token, defaulted, {"n": True})).json())
+        assert "errors" not in (await post(http, admin.token, defaulted, {"n": 1})).json()
 
 
 async def test_aliases_multiply_cost(settings: Settings, make: Factory) -> None:

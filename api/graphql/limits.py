@@ -161,7 +161,8 @@ class Measures:
     def of(
         self, schema: GraphQLSchema, document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
     ) -> Measure:
-        numbers = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int | float) or v is None))
+        numbers = tuple(sorted((k, v) for k, v in (variables or {}).items()
+                               if (isinstance(v, int | float) and not isinstance(v, bool)) or v is None))  # True == 1
         kept = self._by_document.get(document)
         if kept is None:
             kept = self._by_document.put(document, {})

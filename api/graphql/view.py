@@ -98,10 +98,11 @@ class GraphQLView(GraphQL[Context, None]):
             raise json.JSONDecodeError(f"the body is not UTF-8: {error.reason}", "", 0) from None
 
     def parse_json(self, data: str | bytes) -> Any:
-        """As strawberry's, refusing JSON that is no object (nor a batch's list) with a 400: strawberry's
-        view read an operation from it regardless, and failed with a 500 (a body of `5`, `"x"`, `null`)."""
+        """As strawberry's, refusing a request body (bytes) of JSON that is no object (nor a batch's
+        list) with a 400: strawberry's view read an operation from it regardless, and failed with a 500
+        (a body of `5`, `"x"`, `null`). GET's `variables` and `extensions` come as text, and may be null."""
         parsed = super().parse_json(data)
-        if not isinstance(parsed, dict | list):
+        if isinstance(data, bytes) and not isinstance(parsed, dict | list):
             raise HTTPException(400, f"Expected a JSON object (a GraphQL operation), not {_json_kind(parsed)}")
         return parsed
 
