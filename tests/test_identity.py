@@ -16,7 +16,7 @@ from strawberry.extensions import DisableIntrospection, ParserCache
 
 from api.graphql.identity import ValidatedDocuments, WhileAlive
 from api.graphql.limits import Measures, QueryLimits
-from api.graphql.validation import CACHED_TEXT, MAX_TOKENS, Parsing, RequestValidation
+from api.graphql.validation import MAX_TOKENS, ParsedDocuments, Parsing, RequestValidation
 
 
 @strawberry.type
@@ -107,23 +107,47 @@ def test_entries_made_under_other_rules_are_not_reused() -> None:
     assert refused.errors and "introspection" in refused.errors[0].message.lower()
 
 
-def served_parsing(max_depth: int = 100) -> strawberry.Schema:
-    documents, limits = ValidatedDocuments(), QueryLimits(max_depth=max_depth, max_cost=10**9, measures=Measures())
-    return strawberry.Schema(query=Query, extensions=[Parsing, lambda: RequestValidation(documents, limits)])  # type: ignore[list-item]
+def served_parsing(parsed: ParsedDocuments | None = None) -> strawberry.Schema:
+    documents, limits = ValidatedDocuments(), QueryLimits(max_depth=100, max_cost=10**9, measures=Measures())
+    kept = ParsedDocuments() if parsed is None else parsed
+    return strawberry.Schema(  # type: ignore[list-item]
+        query=Query, extensions=[lambda: Parsing(kept), lambda: RequestValidation(documents, limits)]
+    )
 
 
-def test_a_long_document_is_not_kept_alive() -> None:
-    """Only Parsing's cache keeps documents (measures and validation live with them), and not long ones:
-    a parsed text takes ~110 bytes of memory a character."""
-    long_query = "{ " + " ".join(f'a{i}: greeting(name: "x")' for i in range(CACHED_TEXT // 20)) + " }"
-    short_query = '{ greeting(name: "kept") }'
-    assert len(long_query) > CACHED_TEXT
-    schema = served_parsing()
-    assert asyncio.run(schema.execute(long_query)).errors is None
-    assert asyncio.run(schema.execute(short_query)).errors is None
+def queries(count: int, length: int) -> list[str]:
+    """`count` distinct valid texts of about `length` characters."""
+    return [f'{{ greeting(name: "{i}") }} #' + "x" * (length - 30) for i in range(count)]
+
+
+def test_parsed_documents_are_kept_within_a_budget_of_characters() -> None:
+    """A parsed text takes ~110 bytes of memory a character: the cache counts characters, not
+    documents, dropping the least recently used; a text repeated is parsed once, long or not."""
+    parsed = ParsedDocuments(characters=10_000, documents=100)
+    schema = served_parsing(parsed)
+    long_texts = queries(3, 3_000)
+    for text in long_texts * 2:
+        assert asyncio.run(schema.execute(text)).errors is None
+    assert len(parsed) == 3, "each kept once, and found again"
+    asyncio.run(schema.execute(queries(4, 3_000)[3]))  # a fourth: 12,000 characters, over the budget
+    assert len(parsed) == 3
     gc.collect()
     alive = {d.loc.source.body for d in gc.get_objects() if isinstance(d, DocumentNode) and d.loc is not None}
-    assert short_query in alive and long_query not in alive
+    assert long_texts[0] not in alive and set(long_texts[1:]) <= alive
+
+
+def test_parsed_documents_are_kept_within_a_number() -> None:
+    parsed = ParsedDocuments(characters=10**6, documents=5)
+    schema = served_parsing(parsed)
+    for text in queries(8, 40):
+        assert asyncio.run(schema.execute(text)).errors is None
+    assert len(parsed) == 5
+
+
+def test_a_text_over_the_whole_budget_is_parsed_for_its_request_only() -> None:
+    parsed = ParsedDocuments(characters=1_000, documents=100)
+    assert asyncio.run(served_parsing(parsed).execute(queries(1, 2_000)[0])).errors is None
+    assert len(parsed) == 0
 
 
 def test_a_document_of_too_many_tokens_is_refused_before_it_is_built() -> None:

@@ -1,13 +1,13 @@
 """What is worked out from a parsed query, kept with it and found again by the identity of its nodes.
 
-Parsing (strawberry's ParserCache, api/graphql/validation.py) hands back the very same document object
-for a query text it has seen, so its validation, the plans of its selection sets and what a resolver reads off its selection
+ParsedDocuments (api/graphql/validation.py) hands back the very same document object for a query
+text it has seen, so its validation, the plans of its selection sets and what a resolver reads off its selection
 can be kept per node and found again with a dict lookup. Not by the nodes themselves as keys:
 graphql-core hashes and compares nodes by content, recursively, on every lookup (validating a
 cached 50-notice page query spent more time hashing the document than the rest of the step), and
 two texts differing only in a comment would share an entry. Entries live as long as their node
-and no longer, so nothing here outgrows what keeps documents alive: the parser cache, 250
-documents of up to 10,000 characters.
+and no longer, so nothing here outgrows what keeps documents alive: ParsedDocuments, within a
+budget of characters.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from .outcome import Outcome
 from .scalars import OVERRIDES
 from .statistics import StatisticsQuery
 from .types import ApiClientType, OrganizationType
-from .validation import Parsing, RequestValidation
+from .validation import ParsedDocuments, Parsing, RequestValidation
 from .victim_alerts import VictimAlertMutation, VictimAlertQuery, VictimAlertType
 from .webhooks import WebhookMutation, WebhookQuery, WebhookType
 
@@ -62,11 +62,12 @@ schema = Schema(query=Query, mutation=Mutation, subscription=Subscription, types
 
 
 def create_schema(settings: Settings) -> strawberry.Schema:
-    documents = ValidatedDocuments()  # each kept as long as Parsing keeps the document
+    parsed = ParsedDocuments()
+    documents = ValidatedDocuments()  # each kept as long as `parsed` keeps the document
     limits = QueryLimits(max_depth=settings.max_query_depth, max_cost=settings.max_query_cost, measures=Measures())
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         Outcome,
-        Parsing,  # a fresh extension per request, the cache shared
+        lambda: Parsing(parsed),
         lambda: RequestValidation(documents, limits),
     ]
     if not settings.introspection_enabled:

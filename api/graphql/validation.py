@@ -15,11 +15,13 @@ instructions, a 50-notice page 7.40 -> 7.34 (`python -m bench.inprocess_read [--
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import graphql
-from graphql import GraphQLError
-from strawberry.extensions import ParserCache, SchemaExtension
+from graphql import DocumentNode, GraphQLError
+from strawberry.extensions import SchemaExtension
 
 from .identity import ValidatedDocuments
 from .limits import QueryLimits
@@ -45,32 +47,59 @@ class RequestValidation(SchemaExtension):
 
 
 # A parsed document takes ~110 bytes of memory per character of its text (a 10,000-character query:
-# 1.1 MiB of nodes and tokens). Kept for reuse: texts of up to CACHED_TEXT characters, CACHED_DOCUMENTS
-# of them, ~270 MiB at the very most; a longer text is parsed for its own request. Over MAX_TOKENS a
+# 1.1 MiB of nodes and tokens), so the documents kept for reuse are bounded by their texts' length:
+# CACHED_CHARACTERS in all, ~270 MiB at the very most, and CACHED_DOCUMENTS of them. Over MAX_TOKENS a
 # document is refused before it is built (a 2 MiB body could make ~200 MiB).
-CACHED_TEXT = 10_000
-CACHED_DOCUMENTS = 250
+CACHED_CHARACTERS = 2_500_000
+CACHED_DOCUMENTS = 1000
 MAX_TOKENS = 50_000  # a thousand notices reported as literals rather than variables stay under it
 
 
-class Parsing(ParserCache):
-    """strawberry's ParserCache (parsed documents shared by all requests, by query text), bounded as
-    above, and leaving a text that does not parse to strawberry: its cache raised the syntax error
-    outside strawberry's handling of one, and over WebSocket the operation then ended with a bare
-    `complete` and a logged stack. strawberry parses it again where it reports the error (closing the
-    socket with 4400, as graphql-transport-ws asks; BAD_USER_INPUT over HTTP). Only a text that fails
-    is parsed twice."""
+class ParsedDocuments:
+    """Parsed documents by query text, shared by all requests, the least recently used dropped first
+    to stay within the bounds above. The same text gives the same document object, which is what the
+    identity-keyed caches (validation, measures, execution plans) rely on. strawberry's ParserCache
+    counts documents only, whatever their size."""
 
-    def __init__(self) -> None:
-        super().__init__(maxsize=CACHED_DOCUMENTS)  # strawberry shares one cache by size across instances
+    def __init__(self, characters: int = CACHED_CHARACTERS, documents: int = CACHED_DOCUMENTS) -> None:
+        self.characters, self.documents = characters, documents
+        self._kept: OrderedDict[str, DocumentNode] = OrderedDict()
+        self._length = 0  # characters of the texts kept
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def parse(self, query: str, options: Mapping[str, Any]) -> DocumentNode:
+        found = self._kept.get(query)
+        if found is not None:
+            self._kept.move_to_end(query)
+            return found
+        document = graphql.parse(query, **options)
+        if len(query) <= self.characters:
+            self._kept[query] = document
+            self._length += len(query)
+            while self._length > self.characters or len(self._kept) > self.documents:
+                text, _ = self._kept.popitem(last=False)
+                self._length -= len(text)
+        return document
+
+
+class Parsing(SchemaExtension):
+    """The parse step from ParsedDocuments, leaving a text that does not parse to strawberry: a syntax
+    error raised here is outside strawberry's handling of one (strawberry's own ParserCache does that),
+    and over WebSocket the operation then ended with a bare `complete` and a logged stack. strawberry
+    parses it again where it reports the error (closing the socket with 4400, as graphql-transport-ws
+    asks; BAD_USER_INPUT over HTTP). Only a text that fails is parsed twice."""
+
+    def __init__(self, documents: ParsedDocuments) -> None:
+        super().__init__()
+        self.documents = documents
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         context.parse_options = {**context.parse_options, "max_tokens": MAX_TOKENS}  # strawberry's own parse too
-        query = context.query or ""  # strawberry refuses a request without one before parsing
-        parse = self.cached_parse_document if len(query) <= CACHED_TEXT else graphql.parse
         try:
-            context.graphql_document = parse(query, **context.parse_options)
+            context.graphql_document = self.documents.parse(context.query or "", context.parse_options)
         except GraphQLError:
             context.graphql_document = None
         yield
