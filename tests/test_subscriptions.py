@@ -377,3 +377,15 @@ async def test_a_subscription_failing_mid_stream_is_masked_and_logged(
     assert [(e["message"], e["extensions"]["code"]) for e in answer["payload"]["errors"]] == \
         [("internal error", "INTERNAL_SERVER_ERROR")]
     assert len(logged) == 1 and "hunter2" in logged[0]
+
+
+@pytest.mark.parametrize("payload", [{"query": 5}, {"query": "{ me { subject } }", "variables": [1]},
+                                     {"query": "{ me { subject } }", "operationName": 7}, "x"])
+async def test_a_subscribe_message_that_is_no_operation_closes_with_4400(make: Factory, server: str, payload: Any) -> None:
+    _, company, _ = await members(make)
+    async with GraphQLWs(server, company.token) as ws:
+        await ws.socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.frame()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert closed.value.rcvd.reason.startswith("Invalid subscribe payload")

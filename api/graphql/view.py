@@ -28,6 +28,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.execution import ExecutionResult
 
 from ..domain.errors import DomainError, RateLimited, Unauthenticated
@@ -49,6 +50,18 @@ class _OperationsOverWebSocket(BaseGraphQLTransportWSHandler[Context, None]):
         meanwhile still NOTIFIED), and the loaders' caches would grow for as long as the socket is open."""
         self.context.loaders = Loaders(self.context.resources)
         await super().run_operation(operation)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """A subscribe message whose payload is not an operation (a query that is no string, variables
+        that are no object) is an invalid message: 4400, as for connection_init's payload. strawberry
+        took it as an operation, which failed inside: a bare `complete` and a logged stack."""
+        payload = message.get("payload")
+        if not (isinstance(payload, dict) and isinstance(payload.get("query"), str)
+                and isinstance(payload.get("variables"), dict | None)
+                and isinstance(payload.get("operationName"), str | None)):
+            await self.handle_invalid_message("Invalid subscribe payload: a query string, variables an object")
+            return
+        await super().handle_subscribe(message)
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
