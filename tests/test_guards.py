@@ -66,6 +66,14 @@ async def test_cost_limit_reads_a_page_size_however_it_is_given(settings: Settin
         assert "errors" not in (await post(http, admin.token, defaulted, {"n": 1})).json()
 
 
+async def test_typename_aliases_are_not_free(settings: Settings, make: Factory) -> None:
+    viewer = await make.member(K.POLICE)
+    many = "{ " + " ".join(f"t{i}: __typename" for i in range(100)) + " }"
+    async with app_client(settings.with_overrides(max_query_cost=60)) as http:
+        assert error_codes((await post(http, viewer.token, many)).json()) == ["QUERY_TOO_COMPLEX"]
+        assert (await post(http, viewer.token, "{ __typename me { __typename } }")).json()["data"]["__typename"] == "Query"
+
+
 async def test_aliases_multiply_cost(settings: Settings, make: Factory) -> None:
     viewer = await make.member(K.POLICE)
     cheap = settings.with_overrides(max_query_cost=50)

@@ -16,7 +16,7 @@ from strawberry.extensions import DisableIntrospection, ParserCache
 
 from api.graphql.identity import ValidatedDocuments, WhileAlive
 from api.graphql.limits import Measures, QueryLimits
-from api.graphql.validation import MAX_TOKENS, ParsedDocuments, Parsing, RequestValidation
+from api.graphql.validation import MAX_COMMENTS, MAX_TOKENS, ParsedDocuments, Parsing, RequestValidation
 
 
 @strawberry.type
@@ -154,3 +154,9 @@ def test_a_document_of_too_many_tokens_is_refused_before_it_is_built() -> None:
     huge = "{ " + "__typename " * (MAX_TOKENS + 1) + "}"
     result = asyncio.run(served_parsing().execute(huge))
     assert result.errors and f"more than {MAX_TOKENS} tokens" in result.errors[0].message
+
+
+def test_a_document_of_too_many_comments_is_refused_before_it_is_built() -> None:
+    many = "{ __typename }" + "\n#" * (MAX_COMMENTS + 1)
+    result = asyncio.run(served_parsing().execute(many))
+    assert result.errors and "comments" in result.errors[0].message

@@ -48,11 +48,12 @@ class RequestValidation(SchemaExtension):
 
 # A parsed document takes ~110 bytes of memory per character of its text (a 10,000-character query:
 # 1.1 MiB of nodes and tokens), so the documents kept for reuse are bounded by their texts' length:
-# CACHED_CHARACTERS in all, ~270 MiB at the very most, and CACHED_DOCUMENTS of them. Over MAX_TOKENS a
-# document is refused before it is built (a 2 MiB body could make ~200 MiB).
+# CACHED_CHARACTERS in all, ~270 MiB at the very most, and CACHED_DOCUMENTS of them. Over MAX_TOKENS (or
+# MAX_COMMENTS) a document is refused before it is built (a 2 MiB body could make ~200 MiB).
 CACHED_CHARACTERS = 2_500_000
 CACHED_DOCUMENTS = 1000
 MAX_TOKENS = 50_000  # a thousand notices reported as literals rather than variables stay under it
+MAX_COMMENTS = 1_000  # comments are kept as tokens too, and not counted in MAX_TOKENS
 
 
 class ParsedDocuments:
@@ -97,7 +98,8 @@ class Parsing(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        context.parse_options = {**context.parse_options, "max_tokens": MAX_TOKENS}  # strawberry's own parse too
+        # graphql-core's limits, also for strawberry's own parse of a text that fails here
+        context.parse_options = {**context.parse_options, "max_lexical_tokens": MAX_TOKENS, "max_comments": MAX_COMMENTS}  # type: ignore[typeddict-unknown-key]
         try:
             context.graphql_document = self.documents.parse(context.query or "", context.parse_options)
         except GraphQLError:
