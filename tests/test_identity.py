@@ -122,18 +122,21 @@ def queries(count: int, length: int) -> list[str]:
 
 def test_parsed_documents_are_kept_within_a_budget_of_characters() -> None:
     """A parsed text takes ~110 bytes of memory a character: the cache counts characters, not
-    documents, dropping the least recently used; a text repeated is parsed once, long or not."""
-    parsed = ParsedDocuments(characters=10_000, documents=100)
+    documents, dropping the least recently used; a text repeated is parsed once."""
+    parsed = ParsedDocuments(characters=50 * 100, documents=1000)  # texts of up to 100 characters kept
     schema = served_parsing(parsed)
-    long_texts = queries(3, 3_000)
-    for text in long_texts * 2:
+    texts = queries(50, 100)
+    assert sum(map(len, texts)) <= 5_000
+    for text in texts * 2:
         assert asyncio.run(schema.execute(text)).errors is None
-    assert len(parsed) == 3, "each kept once, and found again"
-    asyncio.run(schema.execute(queries(4, 3_000)[3]))  # a fourth: 12,000 characters, over the budget
-    assert len(parsed) == 3
+    assert len(parsed) == 50, "each kept once, and found again"
+    more = queries(60, 100)[50:]
+    for text in more:
+        asyncio.run(schema.execute(text))
+    assert len(parsed) < 60
     gc.collect()
     alive = {d.loc.source.body for d in gc.get_objects() if isinstance(d, DocumentNode) and d.loc is not None}
-    assert long_texts[0] not in alive and set(long_texts[1:]) <= alive
+    assert texts[0] not in alive and set(more) <= alive
 
 
 def test_parsed_documents_are_kept_within_a_number() -> None:
@@ -144,10 +147,13 @@ def test_parsed_documents_are_kept_within_a_number() -> None:
     assert len(parsed) == 5
 
 
-def test_a_text_over_the_whole_budget_is_parsed_for_its_request_only() -> None:
-    parsed = ParsedDocuments(characters=1_000, documents=100)
-    assert asyncio.run(served_parsing(parsed).execute(queries(1, 2_000)[0])).errors is None
-    assert len(parsed) == 0
+def test_a_text_over_its_share_of_the_budget_is_parsed_for_its_request_only() -> None:
+    """One big text must not push every other document out."""
+    parsed = ParsedDocuments(characters=50 * 1_000, documents=100)
+    schema = served_parsing(parsed)
+    assert asyncio.run(schema.execute(queries(1, 900)[0])).errors is None
+    assert asyncio.run(schema.execute(queries(1, 2_000)[0])).errors is None
+    assert len(parsed) == 1
 
 
 def test_a_document_of_too_many_tokens_is_refused_before_it_is_built() -> None:

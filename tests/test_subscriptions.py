@@ -349,11 +349,13 @@ async def test_an_unknown_operation_name_closes_with_a_reason_that_fits(make: Fa
     """A close frame has room for 123 bytes of UTF-8: a long name, or one UTF-8 cannot hold, is cut
     or escaped, not a crash that drops the connection."""
     _, company, _ = await members(make)
-    async with GraphQLWs(server, company.token) as ws:
-        await ws.socket.send(json.dumps({"id": "1", "type": "subscribe",
-                                         "payload": {"query": "query A { me { subject } }", "operationName": name}}))
-        with pytest.raises(websockets.ConnectionClosed) as closed:
-            await ws.frame()
+    with unexpected_errors_logged() as logged:
+        async with GraphQLWs(server, company.token) as ws:
+            await ws.socket.send(json.dumps({"id": "1", "type": "subscribe",
+                                             "payload": {"query": "query A { me { subject } }", "operationName": name}}))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.frame()
+    assert logged == [], "the client's mistake, not ours"
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
     assert closed.value.rcvd.reason.startswith("Unknown operation named")
     assert len(closed.value.rcvd.reason.encode()) <= 123
@@ -389,3 +391,22 @@ async def test_a_subscribe_message_that_is_no_operation_closes_with_4400(make: F
             await ws.frame()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
     assert closed.value.rcvd.reason.startswith("Invalid subscribe payload")
+
+
+async def test_an_empty_query_over_websocket_is_the_clients_mistake(make: Factory, server: str) -> None:
+    _, company, _ = await members(make)
+    with unexpected_errors_logged() as logged:
+        async with GraphQLWs(server, company.token) as ws:
+            await ws.subscribe("")
+            answer = await ws.frame()
+    assert answer["type"] == "error" and [e["extensions"]["code"] for e in answer["payload"]] == ["BAD_USER_INPUT"]
+    assert logged == []
+
+
+async def test_a_subscribe_before_the_connection_is_acknowledged_closes_with_4401(server: str) -> None:
+    """The protocol's own checks come first, whatever the payload."""
+    async with websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-transport-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": 5}}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -85,11 +85,15 @@ class _Walker:
 
     def walk(self, selection_set: SelectionSetNode, parent: GraphQLNamedType | None, visiting: frozenset[str]) -> Measure:
         depth = cost = 0
+        typenames = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 name = selection.name.value
-                if name.startswith("__"):  # introspection is free (GraphiQL), but not __typename's
-                    cost += name == "__typename"  # aliases: 16,000 of them cost nothing and a second each
+                if name == "__typename":  # one a selection is free (Apollo's clients add it to each); more
+                    typenames += 1  # cost 1 each: 16,000 aliases of it cost nothing and took a second
+                    cost += 1 if typenames > 1 else 0
+                    continue
+                if name.startswith("__"):  # introspection is free: GraphiQL works under tight limits
                     continue
                 fields = getattr(parent, "fields", None) or {}
                 definition = fields.get(name)

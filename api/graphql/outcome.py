@@ -17,7 +17,9 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from nats.errors import Error as NatsError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from ..domain.errors import DomainError
 from ..store.pool import UNAVAILABLE_ERRORS
@@ -25,6 +27,10 @@ from ..store.pool import UNAVAILABLE_ERRORS
 log = logging.getLogger("takedown.graphql")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+# What strawberry raises for a request that names no operation it can run (no query, an unknown
+# operationName, an operation type the transport does not allow): a 400 over HTTP, and over
+# WebSocket wrapped in an error as an unexpected exception would be.
+CLIENT_REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 
 def public_error(error: GraphQLError) -> tuple[GraphQLError, bool]:
@@ -40,6 +46,8 @@ def public_error(error: GraphQLError) -> tuple[GraphQLError, bool]:
         code, message = "UNAVAILABLE", "a backing service is unavailable; try again shortly"
     elif "code" in extensions:
         code, message = extensions["code"], error.message
+    elif isinstance(original, CLIENT_REQUEST_ERRORS):  # strawberry's own, wrapped with no place (over WebSocket)
+        code, message = "BAD_USER_INPUT", error.message
     elif original is not None and not isinstance(original, GraphQLError) and not error.nodes:
         # An exception strawberry caught outside any field and wrapped with no place in the document
         # (a subscription's source failing mid-stream, an extension hook): ours, not the client's.

@@ -52,6 +52,7 @@ class RequestValidation(SchemaExtension):
 # MAX_COMMENTS) a document is refused before it is built (a 2 MiB body could make ~200 MiB).
 CACHED_CHARACTERS = 2_500_000
 CACHED_DOCUMENTS = 1000
+ENTRY_SHARE = 50  # a text over 1/50 of the budget (50,000 characters) is parsed for its own request
 MAX_TOKENS = 50_000  # a thousand notices reported as literals rather than variables stay under it
 MAX_COMMENTS = 1_000  # comments are kept as tokens too, and not counted in MAX_TOKENS
 
@@ -76,7 +77,7 @@ class ParsedDocuments:
             self._kept.move_to_end(query)
             return found
         document = graphql.parse(query, **options)
-        if len(query) <= self.characters:
+        if len(query) <= self.characters // ENTRY_SHARE:  # one big text must not empty the cache
             self._kept[query] = document
             self._length += len(query)
             while self._length > self.characters or len(self._kept) > self.documents:

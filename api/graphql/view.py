@@ -56,9 +56,11 @@ class _OperationsOverWebSocket(BaseGraphQLTransportWSHandler[Context, None]):
         that are no object) is an invalid message: 4400, as for connection_init's payload. strawberry
         took it as an operation, which failed inside: a bare `complete` and a logged stack."""
         payload = message.get("payload")
-        if not (isinstance(payload, dict) and isinstance(payload.get("query"), str)
-                and isinstance(payload.get("variables"), dict | None)
-                and isinstance(payload.get("operationName"), str | None)):
+        operation = (isinstance(payload, dict) and isinstance(payload.get("query"), str)
+                     and isinstance(payload.get("variables"), dict | None)
+                     and isinstance(payload.get("operationName"), str | None))
+        # After the protocol's own checks, which strawberry makes: 4401 before connection_ack, 4409 for an id in use.
+        if not operation and self.connection_acknowledged and message.get("id") not in self.operations:
             await self.handle_invalid_message("Invalid subscribe payload: a query string, variables an object")
             return
         await super().handle_subscribe(message)
