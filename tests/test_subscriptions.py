@@ -311,6 +311,13 @@ async def test_an_operation_refused_before_it_runs_says_why_with_a_code(make: Fa
         [("Must provide operation name if query contains multiple operations.", "BAD_USER_INPUT")]
 
 
+async def first_answer(server: str, token: str, query: str) -> dict[str, Any]:
+    """The first frame answering `query`, sent over a socket of its own."""
+    async with GraphQLWs(server, token) as ws:
+        await ws.subscribe(query)
+        return await ws.frame()
+
+
 async def test_an_unexpected_error_over_websocket_is_masked_and_logged(
     make: Factory, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -323,9 +330,7 @@ async def test_an_unexpected_error_over_websocket_is_masked_and_logged(
 
     monkeypatch.setattr(UrlProtector, "decrypt", decrypt)
     with unexpected_errors_logged() as logged:
-        async with GraphQLWs(server, hotline.token) as ws:
-            await ws.subscribe("{ notices(first: 1) { edges { node { url } } } }")
-            answer = await ws.frame()
+        answer = await first_answer(server, hotline.token, "{ notices(first: 1) { edges { node { url } } } }")
     assert answer["type"] == "next", answer
     assert [(e["message"], e["extensions"]["code"]) for e in answer["payload"]["errors"]] == \
         [("internal error", "INTERNAL_SERVER_ERROR")]
@@ -372,9 +377,7 @@ async def test_a_subscription_failing_mid_stream_is_masked_and_logged(
 
     monkeypatch.setattr(events_service, "page", page)
     with unexpected_errors_logged() as logged:
-        async with GraphQLWs(server, company.token) as ws:
-            await ws.subscribe('subscription { events(after: "ZXZlbnQ6MQ==") { cursor } }')
-            answer = await ws.frame()
+        answer = await first_answer(server, company.token, 'subscription { events(after: "ZXZlbnQ6MQ==") { cursor } }')
     assert "hunter2" not in json.dumps(answer)
     assert [(e["message"], e["extensions"]["code"]) for e in answer["payload"]["errors"]] == \
         [("internal error", "INTERNAL_SERVER_ERROR")]
@@ -396,9 +399,7 @@ async def test_a_subscribe_message_that_is_no_operation_closes_with_4400(make: F
 async def test_an_empty_query_over_websocket_is_the_clients_mistake(make: Factory, server: str) -> None:
     _, company, _ = await members(make)
     with unexpected_errors_logged() as logged:
-        async with GraphQLWs(server, company.token) as ws:
-            await ws.subscribe("")
-            answer = await ws.frame()
+        answer = await first_answer(server, company.token, "")
     assert answer["type"] == "error" and [e["extensions"]["code"] for e in answer["payload"]] == ["BAD_USER_INPUT"]
     assert logged == []
 

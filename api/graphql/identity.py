@@ -47,11 +47,14 @@ class WhileAlive(Generic[V]):
         return value
 
 
+Validated = tuple[tuple[Any, ...], list[GraphQLError]]  # the rules validated under, and what they found
+
+
 class ValidatedDocuments:
     """strawberry's ValidationCache, keyed by the document's identity instead of its content."""
 
-    def __init__(self, validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]] | None = None) -> None:
-        self.validated: WhileAlive[tuple[tuple[Any, ...], list[GraphQLError]]] = WhileAlive() if validated is None else validated
+    def __init__(self, validated: WhileAlive[Validated] | None = None) -> None:
+        self.validated: WhileAlive[Validated] = WhileAlive() if validated is None else validated
 
     def errors(self, context: StrawberryExecutionContext, document: DocumentNode) -> list[GraphQLError]:
         """What validating `document` with the context's rules finds, validated once per document and rules."""

@@ -70,8 +70,9 @@ def public_error(error: GraphQLError) -> tuple[GraphQLError, bool]:
 
 
 def public_errors(errors: list[GraphQLError], operation: str | None) -> list[GraphQLError]:
-    """`public_error` of each, every unexpected one logged with its stack, then all tracebacks dropped
-    (only once all are logged: the fields of one failed batch share one exception)."""
+    """`public_error` of each, every unexpected one logged with its stack (once: an error mapped
+    already carries its code, and is not unexpected again), then all tracebacks dropped (only once
+    all are logged: the fields of one failed batch share one exception)."""
     mapped_errors = []
     for error in errors:
         mapped, unexpected = public_error(error)
@@ -113,7 +114,7 @@ class Outcome(SchemaExtension):
         codes: list[str] = []
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = self._mapped(errors)  # type: ignore[union-attr]
+            result.errors = public_errors(errors, context.operation_name)  # type: ignore[union-attr]
             codes = [str((error.extensions or {}).get("code")) for error in result.errors]  # type: ignore[union-attr]
         resources = getattr(context.context, "resources", None)
         if resources is not None:
@@ -127,11 +128,6 @@ class Outcome(SchemaExtension):
         syntax error is left as it is: strawberry answers it by closing the socket with its message."""
         errors = getattr(result, "errors", None)
         if errors:
-            result.errors = [e if isinstance(e, GraphQLSyntaxError) else m for e, m in zip(errors, self._mapped(errors), strict=True)]
+            mapped = public_errors(errors, self.execution_context.operation_name)
+            result.errors = [e if isinstance(e, GraphQLSyntaxError) else m for e, m in zip(errors, mapped, strict=True)]
         yield
-
-    def _mapped(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        """The errors as clients see them, each unexpected one logged with its stack (once: an error
-        mapped already carries its code, and is not unexpected again)."""
-        context = self.execution_context
-        return public_errors(errors, context.operation_name)
